@@ -1,0 +1,122 @@
+"""The ``shequn-ml`` command: parses arguments and calls the library, nothing more.
+
+Exit codes: 0 success, 2 unusable input or a failed precondition (the message is
+on stderr, without a traceback), 1 an unexpected bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed as one message, exit code 2."""
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from shequn_ml.io import validate_events, validate_groups, validate_members
+    from shequn_ml.summary import summarize_events
+
+    started = time.perf_counter()
+    results = {"events": validate_events(args.path)}
+    if args.members:
+        results["members"] = validate_members(args.members)
+    if args.groups:
+        results["groups"] = validate_groups(args.groups)
+    elapsed = time.perf_counter() - started
+
+    usable = all(r.report.ok for r in results.values())
+    events = results["events"].table
+    if events is not None:
+        members = results.get("members")
+        groups = results.get("groups")
+        summary = summarize_events(
+            events,
+            members=members.table if members is not None else None,
+            groups=groups.table if groups is not None else None,
+        )
+        print(f"{args.path}")
+        print(summary.format())
+    problems = [p for r in results.values() for p in r.report.problems]
+    warnings_and_notes = [r.report.format_problems(("warning", "info"))
+                          for r in results.values() if any(p.severity != "error"
+                                                           for p in r.report.problems)]
+    print(f"problems found: {len(problems)}"
+          + (f" ({sum(p.severity == 'error' for p in problems)} errors)" if problems else ""))
+    for text in warnings_and_notes:
+        print(text)
+    print(f"validated in {elapsed:.2f} s")
+    if not usable:
+        for r in results.values():
+            if not r.report.ok:
+                print(r.report.format_problems(("error",)), file=sys.stderr)
+        print("the data is not usable: fix the errors above and run again", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("the data is usable")
+    return EXIT_OK
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from shequn_ml.simulate import SimulationConfig, simulate
+
+    cfg = SimulationConfig(n_members=args.members, n_groups=args.groups, days=args.days,
+                           seed=args.seed, start=args.start)
+    summary = simulate(cfg, Path(args.out), progress=not args.quiet)
+    print(summary)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shequn-ml",
+        description="Silence, churn and 头狼/KOL models for online communities (社群).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check an events file and print a summary",
+                       description="Check an events file (CSV or Parquet) against the event "
+                       "contract and print a summary. Exit 0 when usable, 2 when not.")
+    p.add_argument("path", help="events file: .csv, .parquet, or a folder of Parquet parts")
+    p.add_argument("--members", help="members table (CSV or Parquet)")
+    p.add_argument("--groups", help="groups table (CSV or Parquet)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("simulate", help="simulate a community with ground truth",
+                       description="Write a simulated community (events, members, groups and "
+                       "ground truth, as Parquet) to a folder.")
+    p.add_argument("--members", type=int, required=True, help="number of members")
+    p.add_argument("--groups", type=int, required=True, help="number of groups")
+    p.add_argument("--days", type=int, required=True, help="days of history")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--start", default="2024-01-01", help="first day, ISO date (default 2024-01-01)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``shequn-ml`` console script."""
+    from shequn_ml.validation import EventValidationError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (EventValidationError, UsageError) as exc:
+        print(f"shequn-ml {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

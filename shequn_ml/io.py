@@ -1,0 +1,693 @@
+"""Readers and writers for the tables of the event contract.
+
+``read_events``, ``read_members`` and ``read_groups`` accept a CSV path, a
+Parquet path (file or folder of parts) or an in-memory :class:`pandas.DataFrame`,
+and return a normalised frame:
+
+* timestamps as ``datetime64[ns, UTC]``: ISO-8601 strings (an offset is honoured,
+  a naive time is taken as UTC) or epoch seconds, milliseconds, microseconds or
+  nanoseconds, told apart per value by magnitude;
+* ids as pandas categoricals of strings (``member_id`` and ``target_member_id``
+  share one category set, so they compare directly);
+* ``event_type`` as a categorical over the vocabulary in :mod:`shequn_ml.schema`
+  (case and surrounding spaces are forgiven);
+* duplicate ``event_id`` rows dropped (the first is kept) and reported.
+
+Anything that makes the data unusable raises
+:class:`~shequn_ml.validation.EventValidationError` naming the file, the column
+and the first offending rows; repairs and suspect rows are reported as
+:class:`~shequn_ml.validation.DataWarning`. Use :func:`validate_events` to get the
+report without raising.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from shequn_ml.io import read_events
+>>> ev = read_events(pd.DataFrame({
+...     "ts": ["2024-03-01T08:00:00+08:00", "1709251200"],
+...     "group_id": ["g1", "g1"], "member_id": [1, 2],
+...     "event_type": ["message", "Checkin"]}))
+>>> ev["ts"].dt.strftime("%Y-%m-%d %H:%M").tolist()
+['2024-03-01 00:00', '2024-03-01 00:00']
+>>> ev["event_type"].tolist()
+['message', 'checkin']
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from shequn_ml import schema
+from shequn_ml.validation import (
+    EventValidationError,
+    Source,
+    ValidationReport,
+    closest_name,
+)
+
+PathOrFrame = str | os.PathLike[str] | pd.DataFrame
+
+TIMESTAMP_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
+
+#: Column names users often have, mapped to the contract's.
+COLUMN_ALIASES: dict[str, str] = {
+    "timestamp": "ts",
+    "time": "ts",
+    "datetime": "ts",
+    "created_at": "ts",
+    "event_time": "ts",
+    "user_id": "member_id",
+    "uid": "member_id",
+    "user": "member_id",
+    "member": "member_id",
+    "chat_id": "group_id",
+    "room_id": "group_id",
+    "group": "group_id",
+    "type": "event_type",
+    "event": "event_type",
+    "action": "event_type",
+    "target_id": "target_member_id",
+    "to_member_id": "target_member_id",
+}
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "是", "paid"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", "否", ""}
+
+
+@dataclass
+class ReadResult:
+    """A normalised table and the report on it (``table`` is None when unusable)."""
+
+    table: pd.DataFrame | None
+    report: ValidationReport
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _describe_source(source: PathOrFrame, table: str, name: str | None) -> Source:
+    if isinstance(source, pd.DataFrame):
+        return Source(name or f"<{table} DataFrame>", "frame", table)
+    path = Path(source)
+    kind = "parquet" if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"} else "csv"
+    return Source(name or str(path), kind, table)
+
+
+def _load(source: PathOrFrame, src: Source, report: ValidationReport,
+          table: schema.Table) -> pd.DataFrame | None:
+    """Read the raw table; record a problem and return None if it cannot be read."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.exists():
+        report.add("error", "missing_file", None, "the file does not exist")
+        return None
+    try:
+        if src.kind == "parquet":
+            return pq.read_table(path).to_pandas()
+        if path.stat().st_size == 0:
+            return pd.DataFrame()
+        # Ids are read as text so that "007" stays "007"; everything else is inferred.
+        types = {c.name: pa.string() for c in table.columns if c.kind in ("id", "str")}
+        types.update({c.name: pa.dictionary(pa.int32(), pa.string())
+                      for c in table.columns if c.kind == "event_type"})
+        opts = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+        return pacsv.read_csv(path, convert_options=opts).to_pandas()
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "Empty CSV file" in msg:
+            return pd.DataFrame()
+        report.add("error", "unreadable", None, f"cannot be read as {src.kind.upper()}: {msg}")
+        return None
+
+
+# --------------------------------------------------------------------------- column parsers
+
+
+def _unique_text(values: object) -> list[str | None]:
+    """Text form of a small array of distinct values (integral floats lose '.0')."""
+    out: list[str | None] = []
+    for v in np.asarray(values, dtype=object):
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            out.append(None)
+        elif isinstance(v, float | np.floating) and float(v).is_integer():
+            out.append(str(int(v)))
+        else:
+            out.append(str(v))
+    return out
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Values as a nullable ``string`` column (integral floats without '.0')."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        vals = s.to_numpy(dtype=float)
+        finite = vals[~np.isnan(vals)]
+        if (np.floor(finite) == finite).all():
+            return s.astype("Int64").astype("string")
+    return s.astype("string")
+
+
+def parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse a column to UTC timestamps.
+
+    Parameters
+    ----------
+    s : Series
+        ISO-8601 strings, epoch numbers (seconds, milliseconds, microseconds or
+        nanoseconds, told apart by magnitude), or datetimes.
+
+    Returns
+    -------
+    parsed : Series of datetime64[ns, UTC]
+        NaT where the input was empty or did not parse.
+    bad : ndarray of bool
+        True where a non-empty value did not parse.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ts, bad = parse_timestamps(pd.Series(["2024-01-01", "1704067200000", "soon"]))
+    >>> ts.dt.strftime("%Y-%m-%d").tolist()[:2], bad.tolist()
+    (['2024-01-01', '2024-01-01'], [False, False, True])
+    """
+    present = s.notna().to_numpy()
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE), np.zeros(len(s), bool)
+    if pd.api.types.is_datetime64_dtype(s.dtype):
+        return s.dt.tz_localize("UTC").astype(TIMESTAMP_DTYPE), np.zeros(len(s), bool)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        if pd.api.types.is_integer_dtype(s.dtype) and not s.hasnans:
+            ns = _epoch_to_ns(s.to_numpy(dtype=np.int64))
+        else:
+            ns = _epoch_to_ns(s.to_numpy(dtype=float, na_value=np.nan))
+        return _ns_series(ns, s.index), present & (ns == _NAT)
+    text = s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    ns = pd.Series(parsed).dt.tz_convert(None).to_numpy().astype("datetime64[ns]").view(np.int64)
+    ns = ns.copy()
+    failed = present & (ns == _NAT)
+    if failed.any():
+        # Epoch numbers written as text, e.g. a CSV column that mixes forms.
+        nums = pd.to_numeric(pd.Series(text.to_numpy(dtype=object)[failed]), errors="coerce")
+        ns[failed] = _epoch_to_ns(nums.to_numpy(dtype=float, na_value=np.nan))
+        failed = present & (ns == _NAT)
+    return _ns_series(ns, s.index), failed
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _ns_series(ns: np.ndarray, index: pd.Index) -> pd.Series:
+    values = pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
+    return pd.Series(values, index=index)
+
+
+def _epoch_to_ns(values: np.ndarray) -> np.ndarray:
+    """Epoch numbers to int64 nanoseconds (NaT as int64 min), unit chosen by magnitude.
+
+    Below 1e11 the number is seconds, below 1e14 milliseconds, below 1e17
+    microseconds, otherwise nanoseconds. Integers are converted exactly; floats are
+    rounded to the microsecond (a float cannot hold nanoseconds since 1970 exactly).
+    """
+    if values.dtype.kind in "iu":
+        a = np.abs(values)
+        factor = np.select([a < 10**11, a < 10**14, a < 10**17], [10**9, 10**6, 10**3], 1)
+        return values.astype(np.int64) * factor.astype(np.int64)
+    a = np.abs(values)
+    to_us = np.select([a < 1e11, a < 1e14, a < 1e17], [1e6, 1e3, 1.0], default=1e-3)
+    us = np.round(values * to_us)
+    ok = np.isfinite(us) & (np.abs(us) < 9.2e15)
+    out = np.full(len(values), _NAT, dtype=np.int64)
+    out[ok] = us[ok].astype(np.int64) * 1000
+    return out
+
+
+def _parse_numbers(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype(float), np.zeros(len(s), bool)
+    num = pd.to_numeric(s.astype(object), errors="coerce").astype(float)
+    return num, s.notna().to_numpy() & num.isna().to_numpy()
+
+
+def _not_whole(values: pd.Series) -> np.ndarray:
+    """True where a present number is negative or has a fractional part."""
+    v = values.to_numpy(dtype=float)
+    return ~np.isnan(v) & ((v < 0) | (np.floor(v) != v))
+
+
+def _parse_bools(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("boolean"), np.zeros(len(s), bool)
+    text = s.astype(object).where(s.notna(), None).map(
+        lambda v: None if v is None else str(v).strip().lower())
+    out = pd.Series(pd.NA, index=s.index, dtype="boolean")
+    out[text.isin(_TRUE).to_numpy()] = True
+    is_false = text.isin(_FALSE).to_numpy() & text.notna().to_numpy()
+    out[is_false] = False
+    bad = text.notna().to_numpy() & out.isna().to_numpy()
+    return out, bad
+
+
+def _categorical_ids(*cols: pd.Series) -> list[pd.Series]:
+    """Id columns as categoricals of strings over one shared, sorted category set.
+
+    Works on the distinct values only (``pd.factorize``), so millions of rows with
+    thousands of members cost one hash pass each.
+    """
+    factorized = [pd.factorize(c, use_na_sentinel=True) for c in cols]
+    texts = [_unique_text(uniques) for _, uniques in factorized]
+    categories = sorted({t for ts in texts for t in ts if t is not None})
+    dtype = pd.CategoricalDtype(categories)
+    position = {c: i for i, c in enumerate(categories)}
+    out = []
+    for (codes, _), ts, col in zip(factorized, texts, cols, strict=True):
+        lookup = np.array([position[t] if t is not None else -1 for t in ts] + [-1],
+                          dtype=np.int32)
+        new_codes = lookup[np.asarray(codes)]  # code -1 picks the trailing -1
+        out.append(pd.Series(pd.Categorical.from_codes(new_codes, dtype=dtype), index=col.index))
+    return out
+
+
+# --------------------------------------------------------------------------- table checks
+
+
+def _check_columns(df: pd.DataFrame, table: schema.Table, report: ValidationReport) -> bool:
+    """Missing required columns are errors; returns True when all are present."""
+    missing = [c.name for c in table.required_columns if c.name not in df.columns]
+    for name in missing:
+        found = [c for c in df.columns if closest_name(str(c), [name], COLUMN_ALIASES) == name]
+        hint = f"; found {found[0]!r}: rename it to {name!r}" if found else ""
+        report.add(
+            "error", "missing_column", name,
+            f"required column is missing (the {table.name} table needs "
+            f"{', '.join(c.name for c in table.required_columns)}; the file has "
+            f"{', '.join(map(str, df.columns)) or 'no columns'}){hint}",
+        )
+    return not missing
+
+
+def _parse_typed_columns(df: pd.DataFrame, table: schema.Table,
+                         report: ValidationReport) -> dict[str, pd.Series]:
+    """Parse timestamp, number and bool columns; record what does not parse."""
+    out: dict[str, pd.Series] = {}
+    for col in table.columns:
+        if col.name not in df.columns:
+            continue
+        raw = df[col.name]
+        if col.kind == "timestamp":
+            parsed, bad = parse_timestamps(raw)
+            if bad.any():
+                report.add("error", "unparseable_timestamp", col.name,
+                           f"{int(bad.sum())} values do not parse as timestamps (expected "
+                           "ISO-8601 such as 2024-03-01T08:00:00+08:00, or epoch seconds or "
+                           "milliseconds)", mask=bad, values=raw, index=df.index)
+        elif col.kind in ("float", "int"):
+            parsed, bad = _parse_numbers(raw)
+            if bad.any():
+                report.add("error", "not_a_number", col.name,
+                           f"{int(bad.sum())} values are not numbers", mask=bad, values=raw,
+                           index=df.index)
+        elif col.kind == "bool":
+            parsed, bad = _parse_bools(raw)
+            if bad.any():
+                report.add("error", "not_a_bool", col.name,
+                           f"{int(bad.sum())} values are not true/false (expected true, false, "
+                           "1, 0, yes, no)", mask=bad, values=raw, index=df.index)
+        else:
+            continue
+        if not col.nullable:
+            empty = raw.isna().to_numpy()
+            if empty.any():
+                report.add("error", "null_value", col.name,
+                           f"{int(empty.sum())} rows have no {col.name}", mask=empty,
+                           values=raw, index=df.index)
+        out[col.name] = parsed
+    return out
+
+
+def _check_null_ids(df: pd.DataFrame, table: schema.Table, report: ValidationReport) -> None:
+    for col in table.columns:
+        if col.kind == "id" and not col.nullable and col.name in df.columns:
+            codes, uniques = pd.factorize(df[col.name], use_na_sentinel=True)
+            blank = np.array([t is None or not t.strip() for t in _unique_text(uniques)] + [True])
+            empty = blank[np.asarray(codes)]
+            if empty.any():
+                report.add("error", "null_id", col.name,
+                           f"{int(empty.sum())} rows have no {col.name}", mask=empty,
+                           values=df[col.name], index=df.index)
+
+
+def _check_event_types(raw: pd.Series, report: ValidationReport,
+                       index: pd.Index) -> pd.Series | None:
+    """Normalise event types to the vocabulary's categorical; unknown ones are errors."""
+    cat = raw.astype("category") if not isinstance(raw.dtype, pd.CategoricalDtype) else raw
+    known = list(schema.EVENT_TYPES)
+    mapping = {c: str(c).strip().lower() for c in cat.cat.categories}
+    unknown = sorted({v for v in mapping.values() if v not in schema.EVENT_TYPES})
+    for name in unknown:
+        originals = [k for k, v in mapping.items() if v == name]
+        mask = cat.isin(originals).to_numpy()
+        guess = closest_name(name, known)
+        hint = f"; did you mean '{guess}'?" if guess else (
+            "; register it with shequn_ml.schema.register_event_type if it is yours")
+        report.add("error", "unknown_event_type", "event_type",
+                   f"unknown event type {originals[0]!r} in {int(mask.sum())} rows{hint} "
+                   f"(known: {', '.join(known)})", mask=mask, values=raw, index=index)
+    empty = cat.isna().to_numpy()
+    if empty.any():
+        report.add("error", "null_value", "event_type",
+                   f"{int(empty.sum())} rows have no event_type", mask=empty, values=raw,
+                   index=index)
+    if unknown:
+        return None
+    codes = cat.cat.rename_categories([mapping[c] for c in cat.cat.categories]) \
+        if len(set(mapping.values())) == len(mapping) else \
+        cat.astype(object).map(lambda v: None if v is None else str(v).strip().lower())
+    return codes.astype(pd.CategoricalDtype(known))
+
+
+# --------------------------------------------------------------------------- events
+
+
+def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResult:
+    """Read and check an events table without raising.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        A CSV file, a Parquet file or folder, or a DataFrame with the columns of
+        :data:`shequn_ml.schema.EVENTS`.
+    name : str, optional
+        How to name the source in messages (defaults to the path).
+
+    Returns
+    -------
+    ReadResult
+        ``table`` is the normalised events (None when an error was found) and
+        ``report`` lists every problem, errors and warnings alike.
+    """
+    src = _describe_source(source, "events", name)
+    report = ValidationReport(src)
+    df = _load(source, src, report, schema.EVENTS)
+    if df is None:
+        return ReadResult(None, report)
+    report.n_rows_read = len(df)
+    if len(df) == 0:
+        report.add("error", "empty", None,
+                   f"the file has a header ({', '.join(map(str, df.columns))}) but no rows"
+                   if len(df.columns) else "the file is empty: no header and no rows")
+        return ReadResult(None, report)
+    all_present = _check_columns(df, schema.EVENTS, report)
+    typed = _parse_typed_columns(df, schema.EVENTS, report)
+    _check_null_ids(df, schema.EVENTS, report)
+    event_type = _check_event_types(df["event_type"], report, df.index) \
+        if "event_type" in df.columns else None
+
+    if "amount" in typed:
+        negative = (typed["amount"] < 0).to_numpy()
+        if negative.any():
+            report.add("error", "negative_amount", "amount",
+                       f"{int(negative.sum())} amounts are negative (money amounts must be >= 0)",
+                       mask=negative, values=df["amount"], index=df.index)
+    if "text_len" in typed:
+        bad = _not_whole(typed["text_len"])
+        if bad.any():
+            report.add("error", "bad_text_len", "text_len",
+                       f"{int(bad.sum())} text lengths are not whole numbers >= 0",
+                       mask=bad, values=df["text_len"], index=df.index)
+
+    if event_type is not None:
+        needs = event_type.isin(sorted(schema.TARGETED_EVENT_TYPES)).to_numpy()
+        no_target = needs & (df["target_member_id"].isna().to_numpy()
+                             if "target_member_id" in df.columns else True)
+        if no_target.any():
+            report.add("warning", "missing_target", "target_member_id",
+                       f"{int(no_target.sum())} reply/mention/invite rows have no "
+                       "target_member_id; they are kept but add no relationship edge",
+                       mask=no_target, values=event_type, index=df.index)
+
+    if not all_present or not report.ok:
+        return ReadResult(None, report)
+
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    out["ts"] = typed["ts"].array
+    out["group_id"] = _categorical_ids(df["group_id"])[0].array
+    id_cols = ["member_id"] + (["target_member_id"] if "target_member_id" in df.columns else [])
+    for col, s in zip(id_cols, _categorical_ids(*(df[c] for c in id_cols)), strict=True):
+        out[col] = s.array
+    out["event_type"] = event_type.array
+    for col in ("event_id", "ref_event_id"):
+        if col in df.columns:
+            out[col] = _as_text(df[col]).array
+    if "amount" in typed:
+        out["amount"] = typed["amount"].array
+    if "text_len" in typed:
+        out["text_len"] = typed["text_len"].astype("Int32").array
+    extra = schema.unknown_columns(schema.EVENTS, df.columns)
+    for col in extra:
+        out[col] = df[col].array
+    order = [c for c in schema.EVENTS.column_names if c in out.columns] + extra
+    out = out[order]
+
+    if "event_id" in out.columns:
+        has_id = out["event_id"].notna().to_numpy()
+        dup = has_id & out["event_id"].duplicated(keep="first").to_numpy()
+        if dup.any():
+            report.add("info", "duplicate_event_id", "event_id",
+                       f"{int(dup.sum())} rows repeat an earlier event_id and were dropped "
+                       "(the first occurrence is kept)", mask=dup, values=out["event_id"],
+                       index=df.index)
+            out = out.loc[~dup].reset_index(drop=True)
+    report.n_rows_kept = len(out)
+    return ReadResult(out, report)
+
+
+def read_events(source: PathOrFrame, *, name: str | None = None) -> pd.DataFrame:
+    """Read, normalise and validate an events table.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        A CSV file, a Parquet file or folder of parts, or a DataFrame.
+    name : str, optional
+        How to name the source in messages.
+
+    Returns
+    -------
+    DataFrame
+        Columns in contract order (optional ones only when present, unknown
+        extra columns kept at the end), one row per distinct event, in input order.
+
+    Raises
+    ------
+    EventValidationError
+        When the data is unusable: the message names the file, the column and the
+        first offending rows of every problem.
+
+    Warns
+    -----
+    DataWarning
+        For rows kept but suspect (a reply without a target) and for repairs
+        (duplicate ``event_id`` rows dropped).
+    """
+    result = validate_events(source, name=name)
+    result.report.raise_if_errors()
+    result.report.emit_warnings()
+    assert result.table is not None
+    return result.table
+
+
+# --------------------------------------------------------------------------- members, groups
+
+
+def _validate_side_table(source: PathOrFrame, table: schema.Table,
+                         name: str | None) -> ReadResult:
+    src = _describe_source(source, table.name, name)
+    report = ValidationReport(src)
+    df = _load(source, src, report, table)
+    if df is None:
+        return ReadResult(None, report)
+    report.n_rows_read = len(df)
+    if len(df) == 0:
+        report.add("error", "empty", None, f"the {table.name} table is empty: no rows")
+        return ReadResult(None, report)
+    all_present = _check_columns(df, table, report)
+    typed = _parse_typed_columns(df, table, report)
+    _check_null_ids(df, table, report)
+    for col in ("capacity", "level"):
+        if col in typed:
+            bad = _not_whole(typed[col])
+            if bad.any():
+                report.add("error", "bad_integer", col,
+                           f"{int(bad.sum())} values are not whole numbers >= 0", mask=bad,
+                           values=df[col], index=df.index)
+    if not all_present or not report.ok:
+        return ReadResult(None, report)
+
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    member_like = [c.name for c in table.columns
+                   if c.kind == "id" and c.name != "group_id" and c.name in df.columns]
+    if "group_id" in df.columns:
+        out["group_id"] = _categorical_ids(df["group_id"])[0].array
+    for col, s in zip(member_like, _categorical_ids(*(df[c] for c in member_like)), strict=True):
+        out[col] = s.array
+    for col in table.columns:
+        if col.name in typed:
+            s = typed[col.name]
+            if col.kind == "int":
+                s = s.astype("Int64")
+            out[col.name] = s.array
+        elif col.kind == "str" and col.name in df.columns:
+            out[col.name] = _as_text(df[col.name]).astype("category").array
+    extra = schema.unknown_columns(table, df.columns)
+    for col in extra:
+        out[col] = df[col].array
+    out = out[[c for c in table.column_names if c in out.columns] + extra]
+
+    dup = out.duplicated(subset=list(table.key), keep=False).to_numpy()
+    if dup.any():
+        report.add("error", "duplicate_key", ", ".join(table.key),
+                   f"{int(dup.sum())} rows share a ({', '.join(table.key)}) with another row; "
+                   f"the {table.name} table needs one row per key",
+                   mask=dup, values=out[table.key[0]].astype(object), index=df.index)
+        return ReadResult(None, report)
+    report.n_rows_kept = len(out)
+    return ReadResult(out, report)
+
+
+def validate_members(source: PathOrFrame, *, name: str | None = None) -> ReadResult:
+    """Read and check a members table without raising (see :func:`read_members`)."""
+    return _validate_side_table(source, schema.MEMBERS, name)
+
+
+def validate_groups(source: PathOrFrame, *, name: str | None = None) -> ReadResult:
+    """Read and check a groups table without raising (see :func:`read_groups`)."""
+    return _validate_side_table(source, schema.GROUPS, name)
+
+
+def _reader(validate: Callable[..., ReadResult]) -> Callable[..., pd.DataFrame]:
+    def read(source: PathOrFrame, *, name: str | None = None) -> pd.DataFrame:
+        result = validate(source, name=name)
+        result.report.raise_if_errors()
+        result.report.emit_warnings()
+        assert result.table is not None
+        return result.table
+    return read
+
+
+read_members = _reader(validate_members)
+read_members.__name__ = "read_members"
+read_members.__doc__ = """Read, normalise and validate a members table.
+
+Parameters
+----------
+source : path or DataFrame
+    Columns of :data:`shequn_ml.schema.MEMBERS`; ``member_id`` and ``group_id``
+    are required and together unique.
+
+Returns
+-------
+DataFrame
+    Ids as categoricals, ``joined_at``/``expires_at`` as UTC timestamps, ``paid``
+    and ``kol_tag`` as nullable booleans, ``level`` as nullable integers.
+
+Raises
+------
+EventValidationError
+    Naming the file, the column and the first offending rows.
+"""
+
+read_groups = _reader(validate_groups)
+read_groups.__name__ = "read_groups"
+read_groups.__doc__ = """Read, normalise and validate a groups table.
+
+Parameters
+----------
+source : path or DataFrame
+    Columns of :data:`shequn_ml.schema.GROUPS`; ``group_id`` is required and unique.
+
+Returns
+-------
+DataFrame
+    ``created_at`` as UTC timestamps, ``capacity`` as nullable integers.
+
+Raises
+------
+EventValidationError
+    Naming the file, the column and the first offending rows.
+"""
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def to_arrow(df: pd.DataFrame) -> pa.Table:
+    """Convert a frame to Arrow without the index.
+
+    pandas >= 3.1 warns when pyarrow reads a tz-aware column through
+    ``Series.values``; the conversion itself is exact, so that one warning is
+    silenced here rather than shown to every user.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops")
+        return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a table atomically: to a temporary file beside ``path``, then rename.
+
+    A crash leaves either the old file or the new one, never half of one. The
+    format follows the suffix: ``.csv`` writes CSV, anything else Parquet.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table.
+    path : path
+        Destination file.
+
+    Returns
+    -------
+    Path
+        The destination.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        if dest.suffix.lower() == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            pq.write_table(to_arrow(df), tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+__all__ = [
+    "COLUMN_ALIASES",
+    "EventValidationError",
+    "ReadResult",
+    "parse_timestamps",
+    "read_events",
+    "read_groups",
+    "read_members",
+    "validate_events",
+    "validate_groups",
+    "validate_members",
+    "write_table",
+]
