@@ -525,7 +525,7 @@ def _validate_side_table(source: PathOrFrame, table: schema.Table,
     all_present = _check_columns(df, table, report)
     typed = _parse_typed_columns(df, table, report)
     _check_null_ids(df, table, report)
-    for col in ("capacity", "level"):
+    for col in ("capacity", "level", "term_days"):
         if col in typed:
             bad = _not_whole(typed[col])
             if bad.any():

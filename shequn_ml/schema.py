@@ -283,7 +283,9 @@ MEMBERS = Table(
         Column("group_id", "id", True, "the group.", nullable=False),
         Column("joined_at", "timestamp", False, "when the member joined the group."),
         Column("paid", "bool", False, "whether the member paid to enter (付费社群)."),
-        Column("expires_at", "timestamp", False, "when a paid membership runs out unless renewed."),
+        Column("expires_at", "timestamp", False,
+               "when a paid membership runs out unless renewed, as of the export; never a "
+               "feature for past cutoffs (it already contains later renewals)."),
         Column("level", "int", False, "the member's level in the group's points system (等级)."),
         Column("invited_by", "id", False, "the member who invited them (拉新)."),
         Column("kol_tag", "bool", False, "an operator's mark that the member is a 头狼 / KOL."),
@@ -299,6 +301,9 @@ GROUPS = Table(
         Column("created_at", "timestamp", False, "when the group was created."),
         Column("kind", "str", False, "free (流量型 traffic) or paid (付费 knowledge) group, or other."),
         Column("capacity", "int", False, "the platform's member cap: 500 WeChat, 2,000 QQ."),
+        Column("term_days", "int", False,
+               "length of one paid membership term in days (付费会员有效期); a paid member's "
+               "expiry at any cutoff is their latest join or renew event plus this."),
         Column("owner_id", "id", False, "the member who runs the group (群主)."),
     ),
 )
@@ -337,3 +342,10 @@ class ContractDoc:
                 f"{'yes' if e.needs_target else ''} | {e.meaning} |"
             )
         return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m shequn_ml.schema > docs/event-contract.md
+    print("# The event contract\n")
+    print("Generated from `shequn_ml/schema.py` by `python -m shequn_ml.schema`; "
+          "a test keeps the two equal.\n")
+    print(ContractDoc().markdown(), end="")

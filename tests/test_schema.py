@@ -33,7 +33,7 @@ def test_tables_declare_required_columns_and_keys():
         "member_id", "group_id", "joined_at", "paid", "expires_at", "level", "invited_by",
         "kol_tag"}
     assert set(schema.GROUPS.column_names) == {
-        "group_id", "created_at", "kind", "capacity", "owner_id"}
+        "group_id", "created_at", "kind", "capacity", "term_days", "owner_id"}
     with pytest.raises(KeyError, match="no column 'nope'"):
         schema.EVENTS.column("nope")
 
@@ -66,3 +66,15 @@ def test_registered_speaking_type_joins_the_speaking_set(monkeypatch):
     schema.register_event_type("voice_message", "sent a voice message.", "speaking",
                                speaking=True)
     assert "voice_message" in schema.SPEAKING_EVENT_TYPES
+
+
+def test_docs_event_contract_is_generated_from_the_code():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "event-contract.md"
+    generated = subprocess.run([sys.executable, "-m", "shequn_ml.schema"], capture_output=True,
+                               text=True, check=True).stdout
+    assert doc.read_text(encoding="utf-8") == generated, (
+        "docs/event-contract.md is stale: run `python -m shequn_ml.schema > docs/event-contract.md`")
