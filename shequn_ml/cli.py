@@ -73,6 +73,38 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_inputs(args: argparse.Namespace):
+    from shequn_ml.io import read_events, read_groups, read_members
+
+    events = read_events(args.events)
+    members = read_members(args.members) if args.members else None
+    groups = read_groups(args.groups) if args.groups else None
+    return events, members, groups
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    from shequn_ml.features import FeatureSpec, build_features, load_feature_spec, rolling_cutoffs
+    from shequn_ml.io import write_table
+
+    if args.cutoff and (args.start or args.end):
+        raise UsageError("give either --cutoff (one or more) or --from/--to/--every, not both")
+    if args.cutoff:
+        cutoffs = args.cutoff
+    elif args.start and args.end:
+        cutoffs = rolling_cutoffs(args.start, args.end, args.every)
+    else:
+        raise UsageError("a cutoff is required: --cutoff DATE, or --from DATE --to DATE [--every DAYS]")
+    spec = load_feature_spec(args.spec) if args.spec else FeatureSpec()
+    events, members, groups = _read_inputs(args)
+    started = time.perf_counter()
+    table = build_features(events, cutoffs, spec, members=members, groups=groups,
+                           progress=not args.quiet)
+    out = write_table(table, args.out)
+    print(f"{len(table):,} rows x {table.shape[1] - 3} features at {table['cutoff'].nunique()} "
+          f"cutoffs -> {out} ({time.perf_counter() - started:.1f} s)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shequn-ml",
@@ -87,6 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--members", help="members table (CSV or Parquet)")
     p.add_argument("--groups", help="groups table (CSV or Parquet)")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("features", help="build point-in-time features at cutoffs",
+                       description="Build the feature table: one row per member present at "
+                       "each cutoff, from events strictly before it. Written atomically.")
+    p.add_argument("--events", required=True, help="events file (CSV or Parquet)")
+    p.add_argument("--members", help="members table (CSV or Parquet)")
+    p.add_argument("--groups", help="groups table (CSV or Parquet)")
+    p.add_argument("--cutoff", action="append", help="a cutoff date (repeatable)")
+    p.add_argument("--from", dest="start", help="first rolling cutoff")
+    p.add_argument("--to", dest="end", help="last rolling cutoff")
+    p.add_argument("--every", type=int, default=7, help="days between rolling cutoffs (default 7)")
+    p.add_argument("--spec", help="feature spec YAML (default: the built-in default spec)")
+    p.add_argument("--out", required=True, help="output file: .parquet or .csv")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("simulate", help="simulate a community with ground truth",
                        description="Write a simulated community (events, members, groups and "
@@ -104,13 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shequn-ml`` console script."""
+    from shequn_ml.features.spec import SpecError
     from shequn_ml.validation import EventValidationError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (EventValidationError, UsageError) as exc:
+    except (EventValidationError, SpecError, UsageError) as exc:
         print(f"shequn-ml {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -61,3 +61,29 @@ def test_missing_subcommand_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
+
+
+def test_features_command_writes_a_table(write_csv, tmp_path, capsys):
+    import pandas as pd
+
+    path = write_csv(HEADER + "2024-01-01,g1,a,join,1,\n2024-01-02,g1,a,message,2,\n"
+                     "2024-01-09,g1,b,message,3,\n")
+    out = tmp_path / "features.parquet"
+    assert main(["features", "--events", str(path), "--cutoff", "2024-01-05", "--cutoff",
+                 "2024-01-10", "--out", str(out), "--quiet"]) == 0
+    table = pd.read_parquet(out)
+    assert len(table) == 3 and table["cutoff"].nunique() == 2
+    assert "3 rows" in capsys.readouterr().out
+
+
+def test_features_command_needs_a_cutoff_and_a_valid_spec(write_csv, tmp_path, capsys):
+    path = write_csv(HEADER + "2024-01-01,g1,a,join,1,\n")
+    out = tmp_path / "f.parquet"
+    assert main(["features", "--events", str(path), "--out", str(out)]) == 2
+    assert "a cutoff is required" in capsys.readouterr().err
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("windowz: [7]\n")
+    assert main(["features", "--events", str(path), "--cutoff", "2024-02-01", "--spec", str(spec),
+                 "--out", str(out)]) == 2
+    assert f"{spec}: key 'windowz': Extra inputs are not permitted" in capsys.readouterr().err
+    assert not out.exists()

@@ -81,6 +81,9 @@ def test_integer_ids_keep_their_text(write_csv):
     frame = pd.DataFrame({"ts": ["2024-01-01", "2024-01-02"], "group_id": [7, 7],
                           "member_id": [1.0, 2.0], "event_type": ["join", "join"]})
     assert read_events(frame)["member_id"].astype(str).tolist() == ["1", "2"]
+    pq_path = path.with_suffix(".parquet")
+    frame.assign(member_id=[1, 2]).to_parquet(pq_path)
+    assert read_events(pq_path)["member_id"].astype(str).tolist() == ["1", "2"]
 
 
 def test_event_type_case_and_spaces_are_forgiven(write_csv):

@@ -2,7 +2,8 @@
 
 "A discount card can matter more than an opinion leader": some members appear only
 when there is a red packet or a coupon. ``benefit_only_share_90d`` measures that:
-the share of a member's events in the last 90 days that are benefit claims or that
+the share of a member's events in the last 90 days (joins and exits aside) that are
+benefit claims or that
 happen within ``spec.benefit_halo_hours`` after a red packet or coupon went out in
 the group.
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from shequn_ml.features._registry import feature
 from shequn_ml.features.snapshots import Snapshot
+from shequn_ml.features.spec import FeatureSpec
 
 FAMILY = "benefit"
 CLAIMS = ("red_packet_claim", "coupon_claim", "coupon_redeem")
@@ -28,8 +30,9 @@ GIVEAWAYS = ("red_packet_send", "coupon_claim")
 MONEY_IN = ("purchase", "renew")
 
 
-def _defs(windows: list[int]) -> None:
-    for w in windows:
+def define(spec: FeatureSpec) -> None:
+    """Register this family's features for ``spec`` (windows decide the names)."""
+    for w in spec.windows:
         feature(f"red_packet_claims_{w}d", FAMILY, w, f"red packets claimed in the last {w} days.",
                 f"claimed {{value}} red packets in {w} days", f"{w}天内抢红包{{value}}次")
     feature("coupon_claims_30d", FAMILY, 30, "coupons claimed in the last 30 days.",
@@ -59,7 +62,7 @@ def _defs(windows: list[int]) -> None:
 
 def compute(snap: Snapshot) -> pd.DataFrame:
     """Benefit features of every member present at the snapshot's cutoff."""
-    _defs(snap.spec.windows)
+    define(snap.spec)
     out: dict[str, np.ndarray] = {}
     for w in snap.spec.windows:
         out[f"red_packet_claims_{w}d"] = snap.count(snap.mask(["red_packet_claim"], w))
@@ -77,7 +80,8 @@ def compute(snap: Snapshot) -> pd.DataFrame:
 
 def _benefit_only_share(snap: Snapshot) -> np.ndarray:
     window = 90
-    mine = (snap.ev_pi >= 0) & (snap.ev_age <= window)
+    membership = np.isin(snap.ev_e, snap.history.codes_of(["join", "leave", "removed"]))
+    mine = (snap.ev_pi >= 0) & (snap.ev_age <= window) & ~membership
     claims = mine & np.isin(snap.ev_e, snap.history.codes_of(CLAIMS))
     give = np.isin(snap.ev_e, snap.history.codes_of(GIVEAWAYS)) & (snap.ev_age <= window + 1)
     halo = np.zeros(len(snap.ev_e), bool)

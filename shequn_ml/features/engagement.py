@@ -13,11 +13,14 @@ import pandas as pd
 from shequn_ml import schema
 from shequn_ml.features._registry import feature
 from shequn_ml.features.snapshots import Snapshot
+from shequn_ml.features.spec import FeatureSpec
 
 FAMILY = "engagement"
 
 
-def _defs(windows: list[int], spec_recent: int, spec_base: int) -> None:
+def define(spec: FeatureSpec) -> None:
+    """Register this family's features for ``spec`` (windows decide the names)."""
+    windows, spec_recent, spec_base = spec.windows, spec.trend_recent_days, spec.trend_baseline_days
     for w in windows:
         feature(f"speak_count_{w}d", FAMILY, w,
                 f"speaking events (message, reply, post, question, answer, check-in) in the last {w} days.",
@@ -69,7 +72,7 @@ def compute(snap: Snapshot) -> pd.DataFrame:
         One row per population row, in population order.
     """
     spec = snap.spec
-    _defs(spec.windows, spec.trend_recent_days, spec.trend_baseline_days)
+    define(spec)
     speaking = schema.SPEAKING_EVENT_TYPES
     out: dict[str, np.ndarray] = {}
     speak_all = snap.mask(speaking)

@@ -41,11 +41,16 @@ def features_at(snap: Snapshot) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
-def add_cross_group_features(table: pd.DataFrame) -> pd.DataFrame:
-    """Join the signals that need more than one group: groups a member is in at the cutoff."""
+def define_cross_group() -> None:
+    """Register the features joined across groups after the per-group families."""
     feature("groups_in", "relationship", None,
             "number of groups the member is present in at the cutoff (across the community).",
             "is in {value} groups", "同时在{value}个群")
+
+
+def add_cross_group_features(table: pd.DataFrame) -> pd.DataFrame:
+    """Join the signals that need more than one group: groups a member is in at the cutoff."""
+    define_cross_group()
     counts = table.groupby(["cutoff", "member_id"], observed=True)["group_id"].transform("size")
     table["groups_in"] = counts.to_numpy(dtype=float)
     return table

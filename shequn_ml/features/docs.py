@@ -1,0 +1,48 @@
+"""Render ``docs/features.md`` from the feature catalogue, so the docs cannot drift.
+
+Run ``python -m shequn_ml.features.docs > docs/features.md``; a test keeps the file
+equal to this output.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from shequn_ml.features._registry import catalogue
+from shequn_ml.features.pipeline import define_cross_group
+from shequn_ml.features.spec import FeatureSpec
+
+
+def features_markdown(spec: FeatureSpec | None = None) -> str:
+    """Markdown table of every feature the spec produces, grouped by family."""
+    spec = spec or FeatureSpec()
+    for family in spec.families:
+        importlib.import_module(f"shequn_ml.features.{family}").define(spec)
+    if "relationship" in spec.families:
+        define_cross_group()
+    defs = catalogue()
+    lines = [
+        "# Features",
+        "",
+        "Generated from the code by `python -m shequn_ml.features.docs` for the default spec "
+        f"(`features/default.yaml`: windows {', '.join(map(str, spec.windows))} days); a test "
+        "keeps this file equal to that output.",
+        "",
+        "Every feature at cutoff t reads only events with ts < t. Keys: `group_id`, "
+        "`member_id`, `cutoff`. Window 'all' means all history before the cutoff.",
+        "",
+    ]
+    for family in spec.families:
+        rows = [d for d in defs.values() if d.family == family]
+        lines += [f"## {family} ({len(rows)} features)", "",
+                  "| feature | window | meaning | reason (en / 中文) |", "|---|---|---|---|"]
+        for d in rows:
+            window = f"{d.window_days} d" if d.window_days else "all"
+            reason = f"{d.reason_en} / {d.reason_zh}" if d.reason_en else ""
+            lines.append(f"| `{d.name}` | {window} | {d.meaning} | {reason} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(features_markdown(), end="")
