@@ -72,8 +72,8 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     out["spend_90d"] = snap.total(snap.mask(MONEY_IN, 90), snap.ev_amount)
     out["red_packets_sent_90d"] = snap.count(snap.mask(["red_packet_send"], 90))
     out["benefit_only_share_90d"] = _benefit_only_share(snap)
-    out["is_paid"] = _is_paid(snap)
-    out["days_to_expiry"] = _days_to_expiry(snap, out["is_paid"])
+    out["is_paid"] = snap.paid().astype(float)
+    out["days_to_expiry"] = snap.days_to_expiry()
     out["renewals"] = snap.count(snap.mask(["renew"]))
     return pd.DataFrame(out)
 
@@ -99,31 +99,3 @@ def _benefit_only_share(snap: Snapshot) -> np.ndarray:
     n_mine = snap.count(mine)
     n_benefit = snap.count(claims | (mine & halo))
     return np.divide(n_benefit, n_mine, out=np.zeros(snap.n), where=n_mine > 0)
-
-
-def _is_paid(snap: Snapshot) -> np.ndarray:
-    mt = snap.history.members
-    if mt is None or "paid" not in mt.columns:
-        return np.zeros(snap.n)
-    paid = mt.loc[mt["paid"].fillna(False).astype(bool), ["group_id", "member_id"]]
-    keys = pd.MultiIndex.from_arrays([paid["group_id"].astype(str), paid["member_id"].astype(str)])
-    pop = snap.population
-    pk = pd.MultiIndex.from_arrays([pop["group_id"].astype(str), pop["member_id"].astype(str)])
-    return pk.isin(keys).astype(float)
-
-
-def _days_to_expiry(snap: Snapshot, is_paid: np.ndarray) -> np.ndarray:
-    out = np.full(snap.n, np.nan)
-    gt = snap.history.groups
-    if gt is None or "term_days" not in gt.columns or not is_paid.any():
-        return out
-    term = pd.Series(gt["term_days"].to_numpy(dtype=float, na_value=np.nan),
-                     index=gt["group_id"].astype(str))
-    group_names = snap.population["group_id"].astype(str)
-    term_of_row = term.reindex(group_names).to_numpy()
-    m = snap.mask(["join", "renew"])
-    last_start_age = snap.extreme(m, snap.ev_age, "min", np.nan)
-    # no join/renew event seen: the term starts at entry
-    start_age = np.where(np.isnan(last_start_age), snap.tenure_days, last_start_age)
-    return np.where(is_paid > 0, term_of_row - start_age, np.nan)
-

@@ -304,6 +304,39 @@ class Snapshot:
         gi = self.ev_gi[mask]
         return np.bincount(gi[gi >= 0], minlength=self.n_groups).astype(float)
 
+    def paid(self) -> np.ndarray:
+        """True where the members table marks the (group, member) as paid (付费)."""
+        mt = self.history.members
+        if mt is None or "paid" not in mt.columns:
+            return np.zeros(self.n, bool)
+        paid = mt.loc[mt["paid"].fillna(False).astype(bool), ["group_id", "member_id"]]
+        keys = pd.MultiIndex.from_arrays([paid["group_id"].astype(str),
+                                          paid["member_id"].astype(str)])
+        pop = self.population
+        mine = pd.MultiIndex.from_arrays([pop["group_id"].astype(str), pop["member_id"].astype(str)])
+        return np.asarray(mine.isin(keys), dtype=bool)
+
+    def days_to_expiry(self) -> np.ndarray:
+        """Days from the cutoff to the end of each paid member's current term.
+
+        The term starts at the latest ``join`` or ``renew`` event before the cutoff
+        (or at entry when there is none) and lasts the group's ``term_days``. NaN
+        for members who are not paid or whose group has no ``term_days``. The
+        members table's ``expires_at`` is never read: it is an export-time value
+        that already contains renewals made after past cutoffs.
+        """
+        out = np.full(self.n, np.nan)
+        gt = self.history.groups
+        paid = self.paid()
+        if gt is None or "term_days" not in gt.columns or not paid.any():
+            return out
+        term = pd.Series(gt["term_days"].to_numpy(dtype=float, na_value=np.nan),
+                         index=gt["group_id"].astype(str))
+        term_of_row = term.reindex(self.population["group_id"].astype(str)).to_numpy()
+        last_start_age = self.extreme(self.mask(["join", "renew"]), self.ev_age, "min", np.nan)
+        start_age = np.where(np.isnan(last_start_age), self.tenure_days, last_start_age)
+        return np.where(paid, term_of_row - start_age, np.nan)
+
     @property
     def tenure_days(self) -> np.ndarray:
         return (self.cutoff_ns - self.population["entry_ns"].to_numpy()) / DAY_NS
