@@ -127,6 +127,8 @@ def test_engagement_pinned_values(engaged):
     assert b["days_since_any_event"] == pytest.approx(10 - 1.3)
     assert b["current_streak_days"] == 0 and b["longest_streak_days"] == 1
     assert d["ever_spoke"] == 0 and d["days_since_speak"] == 10 and d["speak_count_30d"] == 0
+    assert a["days_since_first_speak"] == pytest.approx(8.5) and a["active_days_total"] == 7
+    assert d["days_since_first_speak"] == 10 and d["active_days_total"] == 0
     assert c["checkin_adherence_30d"] == pytest.approx(2 / 3)
     assert a["checkin_adherence_30d"] == pytest.approx(2 / 3)
     total = 9 + 1 + 2

@@ -33,6 +33,12 @@ def define(spec: FeatureSpec) -> None:
     feature("days_since_any_event", FAMILY, None,
             "days since the last event of any kind, including reactions and claims.",
             "no activity of any kind for {value} days", "{value}天无任何互动")
+    feature("days_since_first_speak", FAMILY, None,
+            "days since the member's first speaking event in the group (tenure if never).",
+            "first spoke {value} days ago", "{value}天前首次发言")
+    feature("active_days_total", FAMILY, None,
+            "distinct days with a speaking event, all history before the cutoff.",
+            "active on {value} days in all", "累计活跃{value}天")
     feature("ever_spoke", FAMILY, None, "1 if the member has ever spoken in the group, else 0.",
             "has never spoken in the group", "入群后从未发言")
     feature("longest_streak_days", FAMILY, None,
@@ -93,6 +99,9 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     out["days_since_any_event"] = snap.extreme(any_mask, snap.ev_age, "min", np.nan)
     out["days_since_any_event"] = np.where(np.isnan(out["days_since_any_event"]), tenure,
                                            out["days_since_any_event"])
+    first_speak_age = snap.extreme(speak_all, snap.ev_age, "max", np.nan)
+    out["days_since_first_speak"] = np.where(np.isnan(first_speak_age), tenure, first_speak_age)
+    out["active_days_total"] = np.bincount(p_member, minlength=snap.n).astype(float)
     out["ever_spoke"] = (~np.isnan(last_speak_age)).astype(float)
     out["longest_streak_days"], out["current_streak_days"] = _streaks(p_member, p_day, snap.n)
 
