@@ -58,7 +58,8 @@ class _ScoreThenCalibrate(ClassifierMixin, BaseEstimator):
         return self._score(X)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self.calibrator_.predict(self.decision_function(X))
+        score = self.decision_function(X)  # checks the model is fitted
+        p = self.calibrator_.predict(score)
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

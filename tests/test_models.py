@@ -1,0 +1,132 @@
+"""The estimator contract for every public model, and what each model promises."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+
+from shequn_ml.metrics import classification_metrics, expected_calibration_error
+from shequn_ml.models import ChurnModel, RecencyRule, RFMLogistic, SilenceModel
+
+
+def synthetic(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features shaped like the library's, with a known risk function."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "days_since_speak": rng.exponential(8, n),
+        "speak_count_30d": rng.poisson(5, n).astype(float),
+        "speak_count_90d": rng.poisson(15, n).astype(float),
+        "active_days_30d": rng.integers(0, 30, n).astype(float),
+        "spend_90d": rng.gamma(1, 20, n),
+        "tenure_days": rng.uniform(1, 200, n),
+        "noise": rng.normal(size=n),
+    })
+    logit = -1.0 + 0.25 * X["days_since_speak"] - 0.3 * X["speak_count_30d"] \
+        + 1.5 * np.sin(X["tenure_days"] / 30)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = synthetic(6000, 0)
+    return X[:4000], y[:4000], X[4000:5000], y[4000:5000], X[5000:], y[5000:]
+
+
+ESTIMATORS = [SilenceModel(n_estimators=80), ChurnModel(n_estimators=80), RecencyRule(),
+              RFMLogistic()]
+
+
+def _fit(est, data):
+    Xtr, ytr, Xva, yva, _, _ = data
+    if isinstance(est, SilenceModel | ChurnModel):
+        return est.fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    return est.fit(Xtr, ytr)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_estimator_contract(est, data):
+    _, _, _, _, Xte, _ = data
+    params = est.get_params()
+    fresh = clone(est)
+    assert fresh.get_params() == params
+    with pytest.raises(NotFittedError):
+        fresh.predict_proba(Xte)
+    assert _fit(fresh, data) is fresh
+    assert fresh.get_params() == params  # fit changed no parameter
+    p = fresh.predict_proba(Xte)
+    assert p.shape == (len(Xte), 2) and np.allclose(p.sum(axis=1), 1)
+    assert ((p >= 0) & (p <= 1)).all()
+    # pickles and round-trips to the same scores
+    back = pickle.loads(pickle.dumps(fresh))
+    np.testing.assert_array_equal(back.predict_proba(Xte), p)
+    # same seed, same result
+    np.testing.assert_array_equal(_fit(clone(est), data).predict_proba(Xte), p)
+    # column order does not matter
+    np.testing.assert_allclose(fresh.predict_proba(Xte[Xte.columns[::-1]]), p)
+
+
+def test_lightgbm_model_beats_rules_and_is_calibrated(data):
+    Xtr, ytr, Xva, yva, Xte, yte = data
+    m = SilenceModel(random_state=1).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    lgbm = classification_metrics(yte, m.predict_proba(Xte)[:, 1])
+    rule = classification_metrics(yte, RecencyRule().fit(Xtr, ytr).predict_proba(Xte)[:, 1])
+    assert lgbm["roc_auc"] > rule["roc_auc"] + 0.02
+    assert m.calibrated_ and m.best_iteration_ < m.n_estimators  # early stopping happened
+    assert lgbm["ece"] < 0.05
+    # without calibration, class weighting inflates risk: calibration must reduce the error
+    raw = SilenceModel(random_state=1, calibration=None).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    assert expected_calibration_error(yte, raw.predict_proba(Xte)[:, 1]) > lgbm["ece"]
+
+
+def test_decision_function_is_the_raw_tree_score(data):
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    m = ChurnModel(n_estimators=50).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    raw = m.decision_function(Xte)
+    contrib = m.booster_.predict(Xte, pred_contrib=True, num_iteration=m.best_iteration_)
+    np.testing.assert_allclose(contrib.sum(axis=1), raw, atol=1e-9)
+
+
+def test_categorical_features_are_native(data):
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    cats = pd.CategoricalDtype(["free", "paid"])
+    add = lambda X: X.assign(kind=pd.Series(np.where(X["noise"] > 0, "paid", "free"),  # noqa: E731
+                                            index=X.index).astype(cats))
+    m = SilenceModel(n_estimators=30).fit(add(Xtr), ytr, X_val=add(Xva), y_val=yva)
+    assert m.categorical_features_ == ["kind"]
+    assert m.predict_proba(add(Xte)).shape[0] == len(Xte)
+
+
+def test_input_errors_say_what_was_expected(data):
+    Xtr, ytr, Xva, yva, _, _ = data
+    with pytest.raises(TypeError, match="X must be a pandas DataFrame of features; got ndarray"):
+        SilenceModel().fit(Xtr.to_numpy(), ytr)
+    with pytest.raises(ValueError, match="y must hold 0/1 labels; got values"):
+        SilenceModel().fit(Xtr, ytr * 2)
+    with pytest.raises(ValueError, match="y has only the label 0"):
+        SilenceModel().fit(Xtr, np.zeros(len(Xtr), int))
+    with pytest.raises(ValueError, match=r"columns differ from those seen in fit: missing \['noise'\]"):
+        m = SilenceModel(n_estimators=5).fit(Xtr, ytr)
+        m.predict_proba(Xtr.drop(columns="noise"))
+    with pytest.raises(ValueError, match="The 'calibration' parameter of SilenceModel must be"):
+        SilenceModel(calibration="platt").fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    with pytest.raises(TypeError, match=r"numeric or categorical; got 'name' \("):
+        SilenceModel().fit(Xtr.assign(name="x"), ytr)
+
+
+def test_works_inside_a_pipeline(data):
+    Xtr, ytr, _, _, Xte, _ = data
+    pipe = make_pipeline(RecencyRule())
+    assert pipe.fit(Xtr, ytr).predict_proba(Xte).shape == (len(Xte), 2)
+
+
+def test_no_validation_means_no_calibration(data):
+    Xtr, ytr, _, _, Xte, _ = data
+    m = SilenceModel(n_estimators=20).fit(Xtr, ytr)
+    assert not m.calibrated_ and m.best_iteration_ == 20
