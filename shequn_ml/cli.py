@@ -105,6 +105,41 @@ def _cmd_features(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from shequn_ml.evaluation import evaluate_risk, report_markdown
+    from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
+
+    data = Path(args.data) if args.data else None
+    for name in ("events", "members", "groups"):
+        if getattr(args, name) is None and data is not None and (data / f"{name}.parquet").exists():
+            setattr(args, name, str(data / f"{name}.parquet"))
+    if args.events is None:
+        raise UsageError("no events: give --data DIR (with events.parquet) or --events PATH")
+    truth = args.truth
+    if truth is None and data is not None and (data / "truth_members.parquet").exists():
+        truth = str(data)
+    events, members, groups = _read_inputs(args)
+    day = pd.Timedelta(days=1)
+    start = args.start or (events["ts"].min().normalize() + args.warmup * day)
+    end = args.end or (events["ts"].max().normalize() - args.horizon * day)
+    cutoffs = rolling_cutoffs(start, end, args.every)
+    spec = load_feature_spec(args.spec) if args.spec else FeatureSpec()
+    started = time.perf_counter()
+    results = evaluate_risk(events, cutoffs, args.horizon, members=members, groups=groups,
+                            spec=spec, tasks=args.task or ("silence", "churn"), truth_dir=truth,
+                            progress=not args.quiet)
+    text = report_markdown(results, args.title or f"{args.events}, horizon {args.horizon} days")
+    print(text)
+    print(f"evaluated in {time.perf_counter() - started:.1f} s")
+    if args.out:
+        from shequn_ml.io import write_text
+
+        write_text(text, args.out)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shequn-ml",
@@ -134,6 +169,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file: .parquet or .csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser("evaluate", help="silence and churn models against baselines",
+                       description="Fit the LightGBM silence and churn models and every baseline "
+                       "on a time split of rolling cutoffs and print the comparison on the test "
+                       "cutoffs (with the oracle, on simulator output).")
+    p.add_argument("--data", help="folder with events.parquet (+ members, groups, truth)")
+    p.add_argument("--events", help="events file (overrides --data)")
+    p.add_argument("--members", help="members table")
+    p.add_argument("--groups", help="groups table")
+    p.add_argument("--truth", help="simulator folder with ground truth (default: --data if it has it)")
+    p.add_argument("--horizon", type=int, default=14, help="label window in days (default 14)")
+    p.add_argument("--from", dest="start", help="first cutoff (default: first day + warm-up)")
+    p.add_argument("--to", dest="end", help="last cutoff (default: last day - horizon)")
+    p.add_argument("--every", type=int, default=7, help="days between cutoffs (default 7)")
+    p.add_argument("--warmup", type=int, default=35, help="days of history before the first cutoff")
+    p.add_argument("--task", action="append", choices=["silence", "churn"],
+                   help="task to evaluate (repeatable; default both)")
+    p.add_argument("--spec", help="feature spec YAML")
+    p.add_argument("--title", help="title of the report section")
+    p.add_argument("--out", help="also write the markdown report here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("simulate", help="simulate a community with ground truth",
                        description="Write a simulated community (events, members, groups and "

@@ -651,6 +651,21 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
         return pa.Table.from_pandas(df, preserve_index=False)
 
 
+def write_text(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write a text file atomically (temporary file beside it, then rename)."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write a table atomically: to a temporary file beside ``path``, then rename.
 
