@@ -20,9 +20,12 @@ cutoffs, so the comparison table compares models, not data.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -139,13 +142,16 @@ class BGNBDBaseline(_ScoreThenCalibrate):
     max_fit_rows : int, default 50_000
         Rows (member-cutoffs) used to fit the four BG/NBD parameters, sampled
         with a fixed seed; scoring uses every row.
+    penalizer_coef : float, default 1e-6
+        Ridge penalty on the parameters (see :class:`~shequn_ml.models.btyd.BGNBD`).
     """
 
     def __init__(self, score: str = "p_alive", horizon_days: float = 30,
-                 max_fit_rows: int = 50_000) -> None:
+                 max_fit_rows: int = 50_000, penalizer_coef: float = 1e-6) -> None:
         self.score = score
         self.horizon_days = horizon_days
         self.max_fit_rows = max_fit_rows
+        self.penalizer_coef = penalizer_coef
 
     @staticmethod
     def summary(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -166,7 +172,21 @@ class BGNBDBaseline(_ScoreThenCalibrate):
         if len(x) > self.max_fit_rows:
             pick = np.random.default_rng(0).choice(len(x), self.max_fit_rows, replace=False)
             x, r, T = x[pick], r[pick], T[pick]
-        self.model_ = BGNBD().fit(x, r, T)
+        # The BG/NBD likelihood is nearly flat along a/b when few members drop out; a tiny
+        # ridge penalty pins the fit. If the optimiser still does not converge, the penalty
+        # grows 100-fold (recorded in penalizer_coef_), up to 1e-2.
+        coef = self.penalizer_coef
+        while True:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", ConvergenceWarning)
+                try:
+                    self.model_ = BGNBD(penalizer_coef=coef).fit(x, r, T)
+                    break
+                except ConvergenceWarning:
+                    if coef >= 1e-2:
+                        raise
+                    coef = max(coef * 100, 1e-6)
+        self.penalizer_coef_ = coef
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:
         x, r, T = self.summary(X)
