@@ -130,3 +130,24 @@ def test_no_validation_means_no_calibration(data):
     Xtr, ytr, _, _, Xte, _ = data
     m = SilenceModel(n_estimators=20).fit(Xtr, ytr)
     assert not m.calibrated_ and m.best_iteration_ == 20
+
+
+def test_model_spec_files_load_and_build(tmp_path):
+    from pathlib import Path
+
+    from shequn_ml.features import SpecError
+    from shequn_ml.models.spec import load_model_spec
+
+    repo = Path(__file__).resolve().parents[1]
+    silence = load_model_spec(repo / "models" / "silence.yaml")
+    churn = load_model_spec(repo / "models" / "churn.yaml")
+    assert isinstance(silence.build(), SilenceModel) and isinstance(churn.build(), ChurnModel)
+    assert churn.build().get_params()["num_leaves"] == 15
+    assert silence.label.horizon_days == 14 and silence.label.population == "active"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: silence\nname: x\nparams:\n  num_leafs: 3\n  learning_rate: -1\n")
+    with pytest.raises(SpecError) as info:
+        load_model_spec(bad)
+    assert f"{bad}: " in str(info.value)
+    assert "key 'params.num_leafs': Extra inputs are not permitted" in str(info.value)
+    assert "key 'params.learning_rate': Input should be greater than 0" in str(info.value)

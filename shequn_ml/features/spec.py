@@ -97,6 +97,9 @@ def load_feature_spec(path: str | Path) -> FeatureSpec:
     try:
         return FeatureSpec(**data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"key '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
-        raise SpecError(f"{path}: {problems}") from exc
+        raise SpecError(f"{path}: {format_validation_error(exc)}") from exc
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """pydantic's errors as "key 'a.b': message; ..." for one-line messages."""
+    return "; ".join(f"key '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())

@@ -1,0 +1,91 @@
+"""Model specs: task, label definition, LightGBM parameters, calibration, registry name.
+
+Loaded from ``models/*.yaml`` and validated: an unknown key or a bad value is an
+error naming the file and the key.
+
+Examples
+--------
+>>> spec = ModelSpec(task="silence", name="shequn-silence", label={"horizon_days": 14})
+>>> type(spec.build()).__name__, spec.build().get_params()["calibration"]
+('SilenceModel', 'isotonic')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from shequn_ml.features.spec import SpecError, format_validation_error
+from shequn_ml.models._classifier import ChurnModel, SilenceModel
+
+
+class LabelSpec(BaseModel):
+    """How the label is made (see :mod:`shequn_ml.labels`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon_days: PositiveFloat = 14
+    population: Literal["active", "all"] = "active"
+    active_window_days: PositiveFloat = 30
+    grace_days: float = Field(7, ge=0)
+
+
+class LightGBMParams(BaseModel):
+    """The estimator's parameters (see :class:`~shequn_ml.models.SilenceModel`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_estimators: PositiveInt = 600
+    learning_rate: PositiveFloat = 0.05
+    num_leaves: int = Field(31, ge=2)
+    min_child_samples: PositiveInt = 40
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    class_weight: Literal["balanced"] | None = "balanced"
+    early_stopping_rounds: PositiveInt | None = 50
+    calibration: Literal["isotonic", "sigmoid"] | None = "isotonic"
+    random_state: int = 0
+    n_jobs: PositiveInt = 2
+
+
+class ModelSpec(BaseModel):
+    """One model: what it predicts, how its label is made, how it is fitted and named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["silence", "churn"]
+    name: str = Field(min_length=1, description="registered model name")
+    label: LabelSpec = Field(default_factory=LabelSpec)
+    params: LightGBMParams = Field(default_factory=LightGBMParams)
+
+    def build(self) -> SilenceModel | ChurnModel:
+        """A fresh, unfitted estimator with these parameters."""
+        cls = SilenceModel if self.task == "silence" else ChurnModel
+        defaults = cls().get_params()
+        given = self.params.model_dump(exclude_unset=True)
+        return cls(**{**defaults, **given})
+
+
+def load_model_spec(path: str | Path) -> ModelSpec:
+    """Load and validate a model spec from YAML.
+
+    Raises
+    ------
+    SpecError
+        Naming the file and each bad key (an unknown key is an error too).
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot be read as YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
+    try:
+        return ModelSpec(**data)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: {format_validation_error(exc)}") from exc
