@@ -110,6 +110,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from shequn_ml.evaluation import evaluate_risk, report_markdown
     from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
+    from shequn_ml.models.spec import load_model_spec
 
     data = Path(args.data) if args.data else None
     for name in ("events", "members", "groups"):
@@ -120,6 +121,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     truth = args.truth
     if truth is None and data is not None and (data / "truth_members.parquet").exists():
         truth = str(data)
+    model_specs = {}
+    for task, path in (("silence", args.silence_spec), ("churn", args.churn_spec)):
+        if path:
+            model_specs[task] = load_model_spec(path)
+            args.horizon = model_specs[task].label.horizon_days
     events, members, groups = _read_inputs(args)
     day = pd.Timedelta(days=1)
     start = args.start or (events["ts"].min().normalize() + args.warmup * day)
@@ -129,6 +135,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results = evaluate_risk(events, cutoffs, args.horizon, members=members, groups=groups,
                             spec=spec, tasks=args.task or ("silence", "churn"), truth_dir=truth,
+                            model_specs=model_specs,
                             progress=not args.quiet)
     text = report_markdown(results, args.title or f"{args.events}, horizon {args.horizon} days")
     print(text)
@@ -187,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", action="append", choices=["silence", "churn"],
                    help="task to evaluate (repeatable; default both)")
     p.add_argument("--spec", help="feature spec YAML")
+    p.add_argument("--silence-spec", help="silence model spec YAML (e.g. models/silence.yaml)")
+    p.add_argument("--churn-spec", help="churn model spec YAML (e.g. models/churn.yaml)")
     p.add_argument("--title", help="title of the report section")
     p.add_argument("--out", help="also write the markdown report here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

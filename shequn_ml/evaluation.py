@@ -23,6 +23,7 @@ from shequn_ml.features.snapshots import EventHistory
 from shequn_ml.labels import churn_labels, silence_labels
 from shequn_ml.metrics import classification_metrics
 from shequn_ml.models import BGNBDBaseline, ChurnModel, RecencyRule, RFMLogistic, SilenceModel
+from shequn_ml.models.spec import LabelSpec, ModelSpec
 from shequn_ml.split import TimeSplit, time_split
 
 KEY = ["group_id", "member_id", "cutoff"]
@@ -54,10 +55,14 @@ class TaskEvaluation:
         return "\n".join(lines)
 
 
-def _models(task: str, horizon_days: float, random_state: int) -> dict[str, object]:
+def _models(task: str, horizon_days: float, random_state: int,
+            spec: ModelSpec | None = None) -> dict[str, object]:
     recency = "days_since_speak" if task == "silence" else "days_since_any_event"
-    main = SilenceModel(random_state=random_state) if task == "silence" \
-        else ChurnModel(random_state=random_state)
+    if spec is not None:
+        main = spec.build().set_params(random_state=random_state)
+    else:
+        main = SilenceModel(random_state=random_state) if task == "silence" \
+            else ChurnModel(random_state=random_state)
     return {
         "lightgbm": main,
         "recency_rule": RecencyRule(feature=recency),
@@ -68,7 +73,8 @@ def _models(task: str, horizon_days: float, random_state: int) -> dict[str, obje
 
 
 def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, task: str, split: TimeSplit, *,
-                  oracle: OracleFn | None = None, random_state: int = 0) -> TaskEvaluation:
+                  oracle: OracleFn | None = None, random_state: int = 0,
+                  model_spec: ModelSpec | None = None) -> TaskEvaluation:
     """Fit every model for one task on the split and score them on the test fold.
 
     Parameters
@@ -82,6 +88,8 @@ def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, task: str, split
     oracle : callable, optional
         ``oracle(cutoff, horizon_days)`` returning ``group_id``, ``member_id``
         and ``p_<task>``-like column ``oracle`` for the members present then.
+    model_spec : ModelSpec, optional
+        The LightGBM model's parameters (defaults: the estimator's own).
     """
     data = labels.merge(features, on=KEY, how="inner", validate="one_to_one")
     data["fold"] = split.fold_of(data["cutoff"]).to_numpy()
@@ -96,7 +104,7 @@ def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, task: str, split
     rows = {f: len(p) for f, p in parts.items()}
     label_rate = {f: float(p[task].mean()) for f, p in parts.items()}
     results: dict[str, dict[str, float]] = {}
-    for name, model in _models(task, split.horizon_days, random_state).items():
+    for name, model in _models(task, split.horizon_days, random_state, model_spec).items():
         if name == "lightgbm":
             model.fit(train[cols], train[task], X_val=val[cols], y_val=val[task])
         else:
@@ -134,6 +142,7 @@ def evaluate_risk(
     n_validation: int = 2,
     n_test: int = 2,
     truth_dir: str | Path | None = None,
+    model_specs: dict[str, ModelSpec] | None = None,
     random_state: int = 0,
     progress: bool = False,
 ) -> dict[str, TaskEvaluation]:
@@ -149,6 +158,9 @@ def evaluate_risk(
         Label window.
     truth_dir : path, optional
         A simulator output folder: adds the oracle row and AUC as a fraction of it.
+    model_specs : dict of ModelSpec, optional
+        By task: the LightGBM parameters and the label settings (population,
+        active window, grace). Their ``horizon_days`` must equal ``horizon_days``.
 
     Returns
     -------
@@ -165,12 +177,20 @@ def evaluate_risk(
         from shequn_ml.simulate import load_truth, oracle
 
         truth = load_truth(truth_dir)
+    model_specs = model_specs or {}
     for task in tasks:
+        spec_t = model_specs.get(task)
+        label = spec_t.label if spec_t is not None else LabelSpec(horizon_days=horizon_days)
+        if label.horizon_days != horizon_days:
+            raise ValueError(f"the {task} model spec's horizon ({label.horizon_days:g} days) differs "
+                             f"from the evaluation's ({horizon_days:g} days)")
         if task == "silence":
-            labels = silence_labels(history, used, horizon_days)
+            labels = silence_labels(history, used, horizon_days, population=label.population,
+                                    active_window_days=label.active_window_days)
             column = "p_silent_or_gone"
         elif task == "churn":
-            labels = churn_labels(history, used, horizon_days).drop(columns="churn_reason")
+            labels = churn_labels(history, used, horizon_days,
+                                  grace_days=label.grace_days).drop(columns="churn_reason")
             column = "p_churn"
         else:
             raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
@@ -180,7 +200,7 @@ def evaluate_risk(
                 o = oracle(truth, c, int(h))
                 return o[["group_id", "member_id"]].assign(oracle=o[_col].to_numpy())
         out[task] = evaluate_task(features, labels, task, split, oracle=oracle_fn,
-                                  random_state=random_state)
+                                  random_state=random_state, model_spec=spec_t)
     return out
 
 

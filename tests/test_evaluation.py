@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -66,7 +67,8 @@ def test_report_markdown_states_split_rows_and_rates(results):
 def test_evaluate_command(world, tmp_path, capsys):
     out, *_ = world
     report = tmp_path / "report.md"
-    code = main(["evaluate", "--data", str(out), "--horizon", "14", "--from", "2024-02-12",
+    spec = Path(__file__).resolve().parents[1] / "models" / "silence.yaml"
+    code = main(["evaluate", "--data", str(out), "--silence-spec", str(spec), "--from", "2024-02-12",
                  "--to", "2024-05-13", "--task", "silence", "--out", str(report), "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
