@@ -214,7 +214,7 @@ TYPES = ["join", "leave", "message", "reply", "mention", "reaction", "checkin", 
          "offline_attend", "event_signup", "removed", "post"]
 MEMBERS = ["a", "b", "c", "d", "e"]
 CUTOFF_DAY = 30.0
-_FAMILIES = ["engagement", "benefit"]
+_FAMILIES = list(FeatureSpec().families)  # every family
 
 
 def event_rows(min_day: float, max_day: float, max_size: int = 40):

@@ -44,13 +44,18 @@ _CATALOGUE: dict[str, FeatureDef] = {}
 
 def feature(name: str, family: str, window_days: int | None, meaning: str,
             reason_en: str = "", reason_zh: str = "") -> FeatureDef:
-    """Register (or re-register identically) a feature definition and return it."""
+    """Register a feature definition and return it.
+
+    Definitions that depend on a spec (a window in the meaning) are registered again
+    when a spec with other values is used; the latest registration wins. A name
+    may not move to another family.
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown feature family {family!r}; expected one of {FAMILIES}")
     fd = FeatureDef(name, family, window_days, meaning, reason_en, reason_zh)
     old = _CATALOGUE.get(name)
-    if old is not None and old != fd:
-        raise ValueError(f"feature {name!r} is defined twice, differently: {old} vs {fd}")
+    if old is not None and old.family != family:
+        raise ValueError(f"feature {name!r} is already in family {old.family!r}, not {family!r}")
     _CATALOGUE[name] = fd
     return fd
 

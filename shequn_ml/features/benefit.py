@@ -80,10 +80,10 @@ def compute(snap: Snapshot) -> pd.DataFrame:
 
 def _benefit_only_share(snap: Snapshot) -> np.ndarray:
     window = 90
-    membership = np.isin(snap.ev_e, snap.history.codes_of(["join", "leave", "removed"]))
+    membership = snap.history.type_lookup(["join", "leave", "removed"])[snap.ev_e]
     mine = (snap.ev_pi >= 0) & (snap.ev_age <= window) & ~membership
-    claims = mine & np.isin(snap.ev_e, snap.history.codes_of(CLAIMS))
-    give = np.isin(snap.ev_e, snap.history.codes_of(GIVEAWAYS)) & (snap.ev_age <= window + 1)
+    claims = mine & snap.history.type_lookup(CLAIMS)[snap.ev_e]
+    give = snap.history.type_lookup(GIVEAWAYS)[snap.ev_e] & (snap.ev_age <= window + 1)
     halo = np.zeros(len(snap.ev_e), bool)
     if give.any() and mine.any():
         # for each of the member's events, the latest giveaway in the same group at or before it

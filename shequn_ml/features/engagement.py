@@ -12,7 +12,7 @@ import pandas as pd
 
 from shequn_ml import schema
 from shequn_ml.features._registry import feature
-from shequn_ml.features.snapshots import Snapshot
+from shequn_ml.features.snapshots import Snapshot, distinct_sorted
 from shequn_ml.features.spec import FeatureSpec
 
 FAMILY = "engagement"
@@ -85,7 +85,7 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     day = np.floor(snap.ev_age[speak_all] - 1e-12).astype(np.int64)  # 0 = the day before t
     pi = snap.ev_pi[speak_all]
     # distinct (member, day) pairs with speech, as a sorted unique array
-    pairs = np.unique(pi.astype(np.int64) * 1_000_000 + day)
+    pairs = distinct_sorted(pi.astype(np.int64) * 1_000_000 + day)
     p_member, p_day = pairs // 1_000_000, pairs % 1_000_000
     for w in spec.windows:
         out[f"speak_count_{w}d"] = snap.count(snap.mask(speaking, w))
@@ -158,10 +158,10 @@ def _checkin_adherence(snap: Snapshot) -> np.ndarray:
     gi = snap.ev_gi[m]
     pi = snap.ev_pi[m]
     ok = gi >= 0
-    group_days = np.unique(gi[ok].astype(np.int64) * 1000 + day[ok])
+    group_days = distinct_sorted(gi[ok].astype(np.int64) * 1000 + day[ok])
     n_group_days = np.bincount(group_days // 1000, minlength=snap.n_groups).astype(float)
     present = pi >= 0
-    member_days = np.unique(pi[present].astype(np.int64) * 1000 + day[present])
+    member_days = distinct_sorted(pi[present].astype(np.int64) * 1000 + day[present])
     n_member_days = np.bincount(member_days // 1000, minlength=snap.n).astype(float)
     denom = n_group_days[snap.pop_gi]
     return np.divide(n_member_days, denom, out=np.zeros(snap.n), where=denom > 0)

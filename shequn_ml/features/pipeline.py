@@ -98,7 +98,7 @@ def build_features(
     ...     "member_id": ["a", "a", "b"], "event_type": ["join", "message", "message"]}))
     >>> f = build_features(ev, ["2024-01-05", "2024-01-10"])
     >>> f[["member_id", "speak_count_7d", "days_since_speak"]].astype(str).values.tolist()
-    [['a', '1.0', '3.0'], ['a', '1.0', '8.0'], ['b', '1.0', '1.0']]
+    [['a', '1.0', '3.0'], ['a', '0.0', '8.0'], ['b', '1.0', '1.0']]
     """
     spec = spec or FeatureSpec()
     history = EventHistory(events, members=members, groups=groups)

@@ -122,6 +122,16 @@ class EventHistory:
         return np.array([i for i, n in enumerate(self.event_type_names) if n in wanted],
                         dtype=np.int16)
 
+    def type_lookup(self, names: Iterable[str]) -> np.ndarray:
+        """Boolean table over event-type codes: ``lookup[codes]`` marks the named types.
+
+        Indexing a small table is several times faster than ``np.isin`` on millions
+        of codes.
+        """
+        lut = np.zeros(max(len(self.event_type_names), 1), bool)
+        lut[self.codes_of(names)] = True
+        return lut
+
     def at(self, cutoff: object, spec: FeatureSpec | None = None) -> Snapshot:
         """The snapshot at ``cutoff``: events with ts < cutoff and the population then."""
         c = to_cutoff(cutoff)
@@ -208,8 +218,7 @@ class Snapshot:
     # ------------------------------------------------------------------ population
     def _population(self) -> pd.DataFrame:
         h = self.history
-        exit_codes = h.codes_of(schema.EXIT_EVENT_TYPES)
-        is_exit = np.isin(self.ev_e, exit_codes)
+        is_exit = h.type_lookup(schema.EXIT_EVENT_TYPES)[self.ev_e]
         frame = pd.DataFrame({
             "g": self.ev_g, "m": self.ev_m, "ns": self.ev_ns,
             "exit_ns": np.where(is_exit, self.ev_ns, np.iinfo(np.int64).min),
@@ -268,7 +277,7 @@ class Snapshot:
     def mask(self, event_types: Iterable[str], window_days: float | None = None,
              actor_present: bool = True) -> np.ndarray:
         """Events of the given types (within the window), by a present member."""
-        m = np.isin(self.ev_e, self.history.codes_of(event_types))
+        m = self.history.type_lookup(event_types)[self.ev_e]
         if window_days is not None:
             m &= self.ev_age <= window_days
         if actor_present:
@@ -349,6 +358,16 @@ class Snapshot:
             "cutoff": pd.DatetimeIndex([self.cutoff] * self.n, tz="UTC") if self.n else
             pd.DatetimeIndex([], tz="UTC"),
         })
+
+
+def distinct_sorted(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int64 array (a sort, not ``np.unique``'s slower path).
+
+    >>> distinct_sorted(np.array([3, 1, 3, 2])).tolist()
+    [1, 2, 3]
+    """
+    s = np.sort(keys)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
 
 
 def as_cutoffs(cutoffs: object | Sequence[object]) -> list[pd.Timestamp]:
