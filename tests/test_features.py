@@ -16,13 +16,14 @@ from shequn_ml.features import (
     EventHistory,
     FeatureSpec,
     SpecError,
+    benefit,
     build_features,
+    engagement,
     feature_columns,
     load_feature_spec,
     rolling_cutoffs,
     to_cutoff,
 )
-from shequn_ml.features import benefit, engagement
 from shequn_ml.io import read_events, read_groups, read_members
 
 REPO = Path(__file__).resolve().parents[1]
