@@ -6,21 +6,14 @@ equal to this output.
 
 from __future__ import annotations
 
-import importlib
-
-from shequn_ml.features._registry import catalogue
-from shequn_ml.features.pipeline import define_cross_group
+from shequn_ml.features.pipeline import feature_catalogue
 from shequn_ml.features.spec import FeatureSpec
 
 
 def features_markdown(spec: FeatureSpec | None = None) -> str:
     """Markdown table of every feature the spec produces, grouped by family."""
     spec = spec or FeatureSpec()
-    for family in spec.families:
-        importlib.import_module(f"shequn_ml.features.{family}").define(spec)
-    if "relationship" in spec.families:
-        define_cross_group()
-    defs = catalogue()
+    defs = feature_catalogue(spec)
     lines = [
         "# Features",
         "",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from shequn_ml.features._registry import feature
+from shequn_ml.features._registry import FeatureDef, catalogue, feature
 from shequn_ml.features.snapshots import EventHistory, Snapshot, as_cutoffs
 from shequn_ml.features.spec import FeatureSpec
 
@@ -39,6 +39,17 @@ def features_at(snap: Snapshot) -> pd.DataFrame:
             raise AssertionError(f"family {family} returned {len(part)} rows for {snap.n} members")
         parts.append(part.reset_index(drop=True))
     return pd.concat(parts, axis=1)
+
+
+def feature_catalogue(spec: FeatureSpec | None = None) -> dict[str, FeatureDef]:
+    """Every feature the spec produces (default spec when omitted), by name, with its
+    family, window, meaning and reason templates."""
+    spec = spec or FeatureSpec()
+    for family in spec.families:
+        importlib.import_module(f"shequn_ml.features.{family}").define(spec)
+    if "relationship" in spec.families:
+        define_cross_group()
+    return {k: v for k, v in catalogue().items()}
 
 
 def define_cross_group() -> None:
