@@ -147,6 +147,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from shequn_ml.experiment import load_experiment, run_experiment
+
+    spec = load_experiment(args.experiment)
+    started = time.perf_counter()
+    result = run_experiment(spec, progress=not args.quiet)
+    for task, r in result.tasks.items():
+        print(f"\n{task}: {r.split.describe()}")
+        print(r.markdown())
+    if not args.no_tracking:
+        from shequn_ml.tracking import log_experiment, resolve_tracking_uri
+
+        uri = resolve_tracking_uri(spec.mlflow.tracking_uri)
+        logged = log_experiment(result, tracking_uri=uri)
+        print()
+        for task, info in logged.items():
+            verdict = "now champion" if info.became_champion else f"champion stays v{info.champion_version}"
+            print(f"{task}: run {info.run_id}, model {info.model_name} v{info.model_version} ({verdict})")
+        if uri.startswith("sqlite:///"):
+            print(f"\nopen the MLflow UI: mlflow ui --backend-store-uri {uri}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shequn-ml",
@@ -176,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file: .parquet or .csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser("train", help="run an experiment spec: train, evaluate, log to MLflow",
+                       description="Train and evaluate every task of an experiment spec "
+                       "(experiments/*.yaml) and log runs, metrics, plots and models to MLflow.")
+    p.add_argument("experiment", help="experiment spec YAML, e.g. experiments/quickstart.yaml")
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="silence and churn models against baselines",
                        description="Fit the LightGBM silence and churn models and every baseline "

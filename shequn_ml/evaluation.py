@@ -42,6 +42,15 @@ class TaskEvaluation:
     label_rate: dict[str, float]
     oracle_coverage: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: fitted estimators by name ("lightgbm", baselines)
+    models: dict[str, object] = field(default_factory=dict)
+    #: the LightGBM model's metrics on the validation fold (what a champion is chosen on)
+    validation_metrics: dict[str, float] = field(default_factory=dict)
+    #: the test fold: keys, label and features (for plots and explanations)
+    test_frame: pd.DataFrame | None = None
+    #: test-fold probabilities by model name, aligned with ``test_frame``
+    test_scores: dict[str, object] = field(default_factory=dict)
+    feature_names: list[str] = field(default_factory=list)
 
     def markdown(self) -> str:
         cols = ["roc_auc", "auc_vs_oracle", "pr_auc", "log_loss", "brier", "ece",
@@ -104,13 +113,20 @@ def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, task: str, split
     rows = {f: len(p) for f, p in parts.items()}
     label_rate = {f: float(p[task].mean()) for f, p in parts.items()}
     results: dict[str, dict[str, float]] = {}
+    fitted: dict[str, object] = {}
+    scores: dict[str, object] = {}
+    validation: dict[str, float] = {}
     for name, model in _models(task, split.horizon_days, random_state, model_spec).items():
         if name == "lightgbm":
             model.fit(train[cols], train[task], X_val=val[cols], y_val=val[task])
+            validation = classification_metrics(val[task].to_numpy(),
+                                                model.predict_proba(val[cols])[:, 1])
         else:
             model.fit(train[cols], train[task])
         p = model.predict_proba(test[cols])[:, 1]
         results[name] = classification_metrics(test[task].to_numpy(), p)
+        fitted[name] = model
+        scores[name] = p
     coverage = None
     if oracle is not None:
         scored = []
@@ -127,7 +143,10 @@ def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, task: str, split
         for name in results:
             results[name]["auc_vs_oracle"] = results[name]["roc_auc"] / results["oracle"]["roc_auc"]
     table = pd.DataFrame(results).T
-    return TaskEvaluation(task, table, split, rows, label_rate, coverage)
+    return TaskEvaluation(task, table, split, rows, label_rate, coverage, models=fitted,
+                          validation_metrics=validation,
+                          test_frame=test[KEY + [task] + cols].reset_index(drop=True),
+                          test_scores=scores, feature_names=cols)
 
 
 def evaluate_risk(

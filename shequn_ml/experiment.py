@@ -1,0 +1,169 @@
+"""Experiment specs (``experiments/*.yaml``) and the run that trains every task.
+
+An experiment names the data, the feature spec, one model spec per task, the
+cutoffs and the split, and the MLflow experiment to log to. :func:`run_experiment`
+does the work with no tracking at all (the core never imports mlflow);
+:mod:`shequn_ml.tracking` logs its result.
+
+Paths in a spec are relative to the working directory (run from the repository
+root, as the README does).
+
+Examples
+--------
+>>> spec = load_experiment("experiments/quickstart.yaml")
+>>> spec.name, sorted(spec.models)
+('quickstart', ['churn', 'silence'])
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+
+from shequn_ml.evaluation import TaskEvaluation, evaluate_risk
+from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
+from shequn_ml.features.spec import SpecError, format_validation_error
+from shequn_ml.io import read_events, read_groups, read_members
+from shequn_ml.models.spec import ModelSpec, load_model_spec
+
+
+class DataSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: str
+    members: str | None = None
+    groups: str | None = None
+    truth: str | None = Field(None, description="simulator output folder with ground truth")
+
+
+class CutoffSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: date | None = Field(None, description="first cutoff (default: first event + warmup)")
+    end: date | None = Field(None, description="last cutoff (default: last event - horizon)")
+    every_days: PositiveInt = 7
+    warmup_days: PositiveInt = 35
+
+
+class SplitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_validation: PositiveInt = 2
+    n_test: PositiveInt = 2
+
+
+class MlflowSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str = "shequn-ml"
+    tracking_uri: str | None = Field(
+        None, description="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
+
+
+class ExperimentSpec(BaseModel):
+    """One experiment: data + feature spec + model specs + cutoffs + MLflow experiment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    data: DataSpec
+    features: str = Field("features/default.yaml", description="feature spec YAML")
+    models: dict[str, str] = Field(description="task -> model spec YAML (silence, churn)")
+    cutoffs: CutoffSpec = Field(default_factory=CutoffSpec)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
+    seed: int = 0
+
+    def spec_files(self) -> dict[str, Path]:
+        """Every YAML file this experiment reads, for logging them verbatim."""
+        files = {"features": Path(self.features)}
+        files.update({f"model_{task}": Path(p) for task, p in self.models.items()})
+        return files
+
+
+def load_experiment(path: str | Path) -> ExperimentSpec:
+    """Load and validate an experiment spec; errors name the file and the key.
+
+    The feature and model specs it names are loaded and validated too, so a bad
+    file anywhere is reported before any work starts.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot be read as YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
+    try:
+        spec = ExperimentSpec(**data)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: {format_validation_error(exc)}") from exc
+    unknown = sorted(set(spec.models) - {"silence", "churn"})
+    if unknown:
+        raise SpecError(f"{path}: key 'models': unknown task(s) {unknown}; expected silence, churn")
+    load_feature_spec(spec.features)
+    for task, model_path in spec.models.items():
+        m = load_model_spec(model_path)
+        if m.task != task:
+            raise SpecError(f"{path}: key 'models.{task}': {model_path} is a {m.task!r} model spec")
+    return spec
+
+
+@dataclass
+class ExperimentResult:
+    """What a run produced: one evaluation per task, plus where the data came from."""
+
+    spec: ExperimentSpec
+    feature_spec: FeatureSpec
+    model_specs: dict[str, ModelSpec]
+    tasks: dict[str, TaskEvaluation]
+    events: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary_table(self) -> pd.DataFrame:
+        """Test-fold ROC-AUC / PR-AUC / ECE of every model, per task."""
+        rows = []
+        for task, r in self.tasks.items():
+            for model, m in r.table.iterrows():
+                rows.append({"task": task, "model": model, "roc_auc": m["roc_auc"],
+                             "pr_auc": m["pr_auc"], "ece": m["ece"]})
+        return pd.DataFrame(rows)
+
+
+def run_experiment(spec: ExperimentSpec, *, progress: bool = False) -> ExperimentResult:
+    """Train and evaluate every task of the experiment (no tracking)."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # data warnings are reported by `shequn-ml validate`
+        events = read_events(spec.data.events)
+    members = read_members(spec.data.members) if spec.data.members else None
+    groups = read_groups(spec.data.groups) if spec.data.groups else None
+    timings["read_s"] = time.perf_counter() - t0
+    feature_spec = load_feature_spec(spec.features)
+    model_specs = {task: load_model_spec(p) for task, p in spec.models.items()}
+    by_horizon: dict[float, list[str]] = {}
+    for task, m in model_specs.items():
+        by_horizon.setdefault(m.label.horizon_days, []).append(task)
+    tasks: dict[str, TaskEvaluation] = {}
+    day = pd.Timedelta(days=1)
+    for horizon, names in by_horizon.items():
+        start = spec.cutoffs.start or (events["ts"].min().normalize()
+                                       + spec.cutoffs.warmup_days * day)
+        end = spec.cutoffs.end or (events["ts"].max().normalize() - horizon * day)
+        cutoffs = rolling_cutoffs(start, end, spec.cutoffs.every_days)
+        t1 = time.perf_counter()
+        tasks.update(evaluate_risk(
+            events, cutoffs, horizon, members=members, groups=groups, spec=feature_spec,
+            tasks=names, n_validation=spec.split.n_validation, n_test=spec.split.n_test,
+            truth_dir=spec.data.truth, model_specs={t: model_specs[t] for t in names},
+            random_state=spec.seed, progress=progress))
+        timings[f"train_{'_'.join(names)}_s"] = time.perf_counter() - t1
+    return ExperimentResult(spec, feature_spec, model_specs, tasks, events, timings)
