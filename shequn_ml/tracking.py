@@ -229,6 +229,7 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
     version = str(info.registered_model_version)
     champion, became = _maybe_promote(model_spec.name, version, r.validation_metrics[SELECTION_METRIC])
     mlflow.set_tags({"shequn.task": task, "shequn.model_version": version,
+                     "shequn.experiment": spec.name, "shequn.events_digest": digest,
                      "shequn.champion_version": champion,
                      "shequn.became_champion": str(became).lower()})
     return LoggedTask(task, mlflow.active_run().info.run_id, model_spec.name, version, champion,

@@ -1,0 +1,136 @@
+"""The quickstart into a temporary SQLite MLflow store, checked through MlflowClient."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
+                                        "ignore::UserWarning:mlflow")
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    import mlflow
+
+    from shequn_ml.experiment import load_experiment, run_experiment
+    from shequn_ml.simulate import SimulationConfig, simulate
+    from shequn_ml.tracking import log_experiment
+
+    root = tmp_path_factory.mktemp("mlflow-quickstart")
+    data = root / "data"
+    simulate(SimulationConfig(n_members=1200, n_groups=10, days=150, seed=5), data)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    spec_path = root / "experiment.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "quickstart-test",
+        "data": {"events": str(data / "events.parquet"), "members": str(data / "members.parquet"),
+                 "groups": str(data / "groups.parquet"), "truth": str(data)},
+        "features": str(REPO / "features" / "default.yaml"),
+        "models": {"silence": str(REPO / "models" / "silence.yaml"),
+                   "churn": str(REPO / "models" / "churn.yaml")},
+        "mlflow": {"experiment": "quickstart-test", "tracking_uri": uri},
+    }))
+    spec = load_experiment(spec_path)
+    result = run_experiment(spec)
+    cwd = Path.cwd()
+    try:
+        import os
+
+        os.chdir(root)  # the default artifact root (./mlruns) goes under the temporary folder
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = log_experiment(result, salt="test-salt", shap_rows=500)
+    finally:
+        os.chdir(cwd)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return result, info, uri, root
+
+
+def test_runs_params_and_metrics(logged):
+    from mlflow import MlflowClient
+
+    result, info, uri, _ = logged
+    client = MlflowClient(uri, registry_uri=uri)
+    exp = client.get_experiment_by_name("quickstart-test")
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 3  # the experiment's run and one per task
+    for task, logged_task in info.items():
+        run = client.get_run(logged_task.run_id)
+        assert run.data.params["task"] == task
+        assert run.data.params["horizon_days"] == "14.0"
+        metrics = run.data.metrics
+        for model in ("lightgbm", "recency_rule", "rfm_logistic", "bgnbd_p_alive", "oracle"):
+            assert 0 <= metrics[f"{model}.roc_auc"] <= 1, model
+        assert metrics["lightgbm.roc_auc"] == pytest.approx(
+            result.tasks[task].table.loc["lightgbm", "roc_auc"])
+        assert "validation.roc_auc" in metrics and "lightgbm.auc_vs_oracle" in metrics
+        digest = run.inputs.dataset_inputs[0].dataset.digest
+        assert len(digest) == 16 and run.data.tags["shequn.events_digest"] == digest
+
+
+def test_artifacts_plots_open_as_images_and_ids_are_pseudonymised(logged):
+    import matplotlib.image as mpimg
+    from mlflow import MlflowClient
+
+    result, info, uri, root = logged
+    client = MlflowClient(uri, registry_uri=uri)
+    run_id = info["silence"].run_id
+    names = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert names == {"plots/shap_beeswarm.png", "plots/shap_bar.png", "plots/calibration.png",
+                     "plots/cumulative_gains.png"}
+    local = Path(client.download_artifacts(run_id, "plots", str(root / "dl")))
+    for png in local.glob("*.png"):
+        img = mpimg.imread(png)
+        assert img.ndim == 3 and img.shape[0] > 200 and img.shape[1] > 200, png
+    specs = {a.path for a in client.list_artifacts(run_id, "specs")}
+    assert {"specs/default.yaml", "specs/silence.yaml"} <= specs
+    tables = Path(client.download_artifacts(run_id, "tables", str(root / "dl2")))
+    scores = pd.read_csv(tables / "test_scores.csv")
+    raw_ids = set(result.tasks["silence"].test_frame["member_id"].astype(str))
+    assert not set(scores["member_id"].astype(str)) & raw_ids
+    assert scores["member_id"].astype(str).str.fullmatch(r"[0-9a-f]{16}").all()
+    assert {"reason_1", "reason_2", "reason_3", "score", "label"} <= set(scores.columns)
+    shap_table = pd.read_csv(tables / "shap_mean_abs.csv")
+    assert set(shap_table["family"]) <= {"engagement", "benefit", "relationship", "group_context"}
+
+
+def test_registered_champion_predicts_like_the_in_memory_model(logged):
+    from shequn_ml.tracking import load_champion
+
+    result, info, uri, _ = logged
+    for task, logged_task in info.items():
+        assert logged_task.model_version == "1" and logged_task.became_champion
+        model = load_champion(logged_task.model_name, tracking_uri=uri)
+        r = result.tasks[task]
+        X = r.test_frame[r.feature_names].head(50)
+        out = model.predict(X)
+        expected = r.models["lightgbm"].predict_proba(X)[:, 1]
+        np.testing.assert_allclose(out["score"].to_numpy(), expected, atol=1e-12)
+        assert out["reason_1"].str.len().gt(0).any()
+
+
+def test_champion_moves_only_to_a_better_version(logged):
+    from mlflow import MlflowClient
+
+    from shequn_ml.tracking import CHAMPION, _maybe_promote
+
+    _, info, uri, _ = logged
+    client = MlflowClient(uri, registry_uri=uri)
+    name = info["churn"].model_name
+    v1 = client.get_model_version(name, "1")
+    current = float(v1.tags["validation.roc_auc"])
+    v2 = client.create_model_version(name, source=v1.source, run_id=v1.run_id)
+    assert _maybe_promote(name, str(v2.version), current - 0.01) == ("1", False)
+    assert str(client.get_model_version_by_alias(name, CHAMPION).version) == "1"
+    assert _maybe_promote(name, str(v2.version), current) == ("1", False)  # a tie does not move it
+    assert _maybe_promote(name, str(v2.version), current + 0.01) == (str(v2.version), True)
+    assert str(client.get_model_version_by_alias(name, CHAMPION).version) == str(v2.version)
