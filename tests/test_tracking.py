@@ -134,3 +134,20 @@ def test_champion_moves_only_to_a_better_version(logged):
     assert _maybe_promote(name, str(v2.version), current) == ("1", False)  # a tie does not move it
     assert _maybe_promote(name, str(v2.version), current + 0.01) == (str(v2.version), True)
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == str(v2.version)
+
+
+def test_only_tracking_imports_mlflow_and_the_core_runs_without_it():
+    import re
+    import subprocess
+    import sys
+
+    importers = sorted(
+        str(p.relative_to(REPO)) for p in (REPO / "shequn_ml").rglob("*.py")
+        if re.search(r"^\s*(import mlflow|from mlflow)", p.read_text(encoding="utf-8"), re.M))
+    assert importers == ["shequn_ml/tracking.py"]
+    code = ("import sys; sys.modules['mlflow'] = None\n"
+            "import shequn_ml.evaluation, shequn_ml.experiment, shequn_ml.explain, shequn_ml.plots\n"
+            "import shequn_ml.cli; print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
