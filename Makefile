@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 	  || $(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
-## demo: the main job on the embedded default (the committed sample)
+## demo: the main job on the embedded default: validate the committed sample, then train,
+## evaluate and log the quickstart experiment to MLflow on the local SQLite file mlflow.db
 demo: $(STAMP)
 	$(BIN)/shequn-ml validate $(SAMPLE)/events.parquet \
 	  --members $(SAMPLE)/members.parquet --groups $(SAMPLE)/groups.parquet
+	$(BIN)/shequn-ml train experiments/quickstart.yaml
 
 ## test: lint, then the whole test suite (doctests included)
 test: $(STAMP)
