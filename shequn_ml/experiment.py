@@ -24,14 +24,13 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from shequn_ml.evaluation import TaskEvaluation, evaluate_risk
 from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
-from shequn_ml.features.spec import SpecError, format_validation_error
 from shequn_ml.io import read_events, read_groups, read_members
 from shequn_ml.models.spec import ModelSpec, load_model_spec
+from shequn_ml.specs import SpecError, load_yaml_model
 
 
 class DataSpec(BaseModel):
@@ -94,17 +93,7 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
     The feature and model specs it names are loaded and validated too, so a bad
     file anywhere is reported before any work starts.
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot be read as YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
-    try:
-        spec = ExperimentSpec(**data)
-    except ValidationError as exc:
-        raise SpecError(f"{path}: {format_validation_error(exc)}") from exc
+    spec = load_yaml_model(path, ExperimentSpec)
     unknown = sorted(set(spec.models) - {"silence", "churn"})
     if unknown:
         raise SpecError(f"{path}: key 'models': unknown task(s) {unknown}; expected silence, churn")

@@ -14,21 +14,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PositiveInt,
-    ValidationError,
     field_validator,
 )
 
+from shequn_ml.specs import SpecError, format_validation_error, load_yaml_model
+
+__all__ = ["Family", "FeatureSpec", "SpecError", "format_validation_error", "load_feature_spec"]
+
 Family = Literal["engagement", "benefit", "relationship", "group_context"]
-
-
-class SpecError(ValueError):
-    """A spec file is malformed; the message names the file and the key."""
 
 
 class FeatureSpec(BaseModel):
@@ -87,19 +85,4 @@ def load_feature_spec(path: str | Path) -> FeatureSpec:
     SpecError
         Naming the file and each bad key (an unknown key is an error too).
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot be read as YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
-    try:
-        return FeatureSpec(**data)
-    except ValidationError as exc:
-        raise SpecError(f"{path}: {format_validation_error(exc)}") from exc
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """pydantic's errors as "key 'a.b': message; ..." for one-line messages."""
-    return "; ".join(f"key '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
+    return load_yaml_model(path, FeatureSpec)

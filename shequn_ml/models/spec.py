@@ -15,11 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
-from shequn_ml.features.spec import SpecError, format_validation_error
 from shequn_ml.models._classifier import ChurnModel, SilenceModel
+from shequn_ml.specs import load_yaml_model
 
 
 class LabelSpec(BaseModel):
@@ -78,14 +77,4 @@ def load_model_spec(path: str | Path) -> ModelSpec:
     SpecError
         Naming the file and each bad key (an unknown key is an error too).
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot be read as YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
-    try:
-        return ModelSpec(**data)
-    except ValidationError as exc:
-        raise SpecError(f"{path}: {format_validation_error(exc)}") from exc
+    return load_yaml_model(path, ModelSpec)
