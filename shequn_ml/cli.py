@@ -112,15 +112,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
     from shequn_ml.models.spec import load_model_spec
 
-    data = Path(args.data) if args.data else None
-    for name in ("events", "members", "groups"):
-        if getattr(args, name) is None and data is not None and (data / f"{name}.parquet").exists():
-            setattr(args, name, str(data / f"{name}.parquet"))
-    if args.events is None:
-        raise UsageError("no events: give --data DIR (with events.parquet) or --events PATH")
-    truth = args.truth
-    if truth is None and data is not None and (data / "truth_members.parquet").exists():
-        truth = str(data)
+    truth = _data_paths(args)
     model_specs = {}
     for task, path in (("silence", args.silence_spec), ("churn", args.churn_spec)):
         if path:
@@ -168,6 +160,52 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if uri.startswith("sqlite:///"):
             print(f"\nopen the MLflow UI: mlflow ui --backend-store-uri {uri}")
     print(f"done in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
+def _data_paths(args: argparse.Namespace) -> str | None:
+    """Fill --events/--members/--groups from --data DIR; return the truth folder, if any."""
+    data = Path(args.data) if args.data else None
+    for name in ("events", "members", "groups"):
+        if getattr(args, name) is None and data is not None and (data / f"{name}.parquet").exists():
+            setattr(args, name, str(data / f"{name}.parquet"))
+    if args.events is None:
+        raise UsageError("no events: give --data DIR (with events.parquet) or --events PATH")
+    if getattr(args, "truth", None):
+        return args.truth
+    if data is not None and (data / "truth_members.parquet").exists():
+        return str(data)
+    return None
+
+
+def _cmd_kol(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from shequn_ml.features import rolling_cutoffs
+    from shequn_ml.io import write_table, write_text
+    from shequn_ml.models import load_kol_spec
+    from shequn_ml.ranking import evaluate_kol
+
+    truth = _data_paths(args)
+    spec = load_kol_spec(args.spec)
+    horizon = spec.label.horizon_days
+    events, members, groups = _read_inputs(args)
+    day = pd.Timedelta(days=1)
+    start = args.start or (events["ts"].min().normalize() + args.warmup * day)
+    end = args.end or (events["ts"].max().normalize() - horizon * day)
+    started = time.perf_counter()
+    result = evaluate_kol(events, rolling_cutoffs(start, end, args.every), horizon, members=members,
+                          groups=groups, truth_dir=truth, model_spec=spec,
+                          n_validation=args.n_validation, n_test=args.n_test,
+                          progress=not args.quiet)
+    text = result.markdown(args.title or f"{args.events}: KOL ranking, horizon {horizon:g} days")
+    print(text)
+    print(f"ranked in {time.perf_counter() - started:.1f} s")
+    if args.out:
+        write_text(text, args.out)
+    if args.candidates:
+        out = write_table(result.candidates, args.candidates)
+        print(f"{len(result.candidates):,} ranked candidates -> {out}")
     return EXIT_OK
 
 
@@ -232,6 +270,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the markdown report here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("kol", help="rank 头狼 / KOL candidates per group, against baselines",
+                       description="Fit the LightGBM lambdarank KOL ranker on a time split of "
+                       "rolling cutoffs, compare it with message count, reply partners, PageRank, "
+                       "HITS and last period's influence on the test cutoffs, and write the ranked "
+                       "candidates with the three features that raised each score most.")
+    p.add_argument("--data", help="folder with events.parquet (+ members, groups, truth)")
+    p.add_argument("--events", help="events file (overrides --data)")
+    p.add_argument("--members", help="members table")
+    p.add_argument("--groups", help="groups table")
+    p.add_argument("--truth", help="simulator folder with ground truth (default: --data if it has it)")
+    p.add_argument("--spec", default="models/kol.yaml", help="KOL model spec (default models/kol.yaml)")
+    p.add_argument("--from", dest="start", help="first cutoff (default: first day + warm-up)")
+    p.add_argument("--to", dest="end", help="last cutoff (default: last day - horizon)")
+    p.add_argument("--every", type=int, default=7, help="days between cutoffs (default 7)")
+    p.add_argument("--warmup", type=int, default=35, help="days of history before the first cutoff")
+    p.add_argument("--n-validation", type=int, default=2, help="validation cutoffs (default 2)")
+    p.add_argument("--n-test", type=int, default=3, help="test cutoffs (default 3)")
+    p.add_argument("--title", help="title of the report section")
+    p.add_argument("--out", help="also write the markdown report here")
+    p.add_argument("--candidates", help="write the ranked candidate table (.parquet or .csv)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_kol)
 
     p = sub.add_parser("simulate", help="simulate a community with ground truth",
                        description="Write a simulated community (events, members, groups and "
