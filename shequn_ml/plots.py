@@ -11,8 +11,8 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> p = rng.random(500); y = (rng.random(500) < p).astype(int)
 >>> fig = calibration_plot(y, {"model": p})
->>> [ax.get_xlabel() for ax in fig.axes][:1]
-['predicted risk']
+>>> [ax.get_xlabel() for ax in fig.axes]  # the curve above, the histogram of risks below
+['', 'predicted risk']
 """
 
 from __future__ import annotations
