@@ -35,9 +35,26 @@ See ``docs/simulator.md`` for the world, every mechanism and the measured speed.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from shequn_ml.simulate._config import SimulationConfig
-from shequn_ml.simulate._oracle import SimulationTruth, load_truth, oracle
-from shequn_ml.simulate._run import SimulationSummary, simulate
+
+if TYPE_CHECKING:
+    from shequn_ml.simulate._oracle import SimulationTruth, load_truth, oracle
+    from shequn_ml.simulate._run import SimulationSummary, simulate
+
+# Loaded on first use, so that the worker processes of ``simulate(n_jobs=2)``,
+# which only need numpy, do not spend seconds importing pandas and pyarrow.
+_LAZY = {"SimulationTruth": "_oracle", "load_truth": "_oracle", "oracle": "_oracle",
+         "SimulationSummary": "_run", "simulate": "_run"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SimulationConfig",

@@ -136,8 +136,8 @@ class SimulationConfig(BaseModel):
                                       "stage.")
     member_honeymoon: float = Field(1.0, ge=0, description="A new member's activity is "
                                     "multiplied by 1 + this * exp(-tenure / 14 days).")
-    join_boost: float = Field(0.5, ge=0, description="Vitality gained per joiner, as a share "
-                              "of the members present (new blood).")
+    join_boost: float = Field(0.5, ge=0, description="New blood: vitality gained per day is "
+                              "this times joiners / max(present, founders), at most 0.1.")
     leader_revival: float = Field(0.005, ge=0, description="Vitality gained per day a leader "
                                   "speaks, times their leadership (a leader revives a cold "
                                   "group).")
@@ -164,7 +164,7 @@ class SimulationConfig(BaseModel):
     renew_engagement: float = Field(0.5, ge=0, le=1, description="Extra renewal chance of a "
                                     "member who speaks every week.")
     leader_exit_day: int | None = Field(None, ge=1, description="Scenario: on this day every "
-                                        "opinion leader still present leaves.")
+                                        "opinion leader still present leaves (after acting).")
 
     @model_validator(mode="after")
     def _check(self) -> SimulationConfig:

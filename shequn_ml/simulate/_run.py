@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from shequn_ml.simulate._config import SimulationConfig
 from shequn_ml.simulate._dynamics import GroupResult, _start_ms, simulate_group
+from shequn_ml.simulate._parallel import init_worker, simulate_one
 from shequn_ml.simulate._world import World, build_world
 from shequn_ml.simulate._writer import FILES, OutputWriter, write_meta
 
@@ -144,8 +145,6 @@ def simulate(config: SimulationConfig, out_dir: str | os.PathLike[str], *,
                              **counts)
 
 
-_WORKER: tuple[World, list[np.random.SeedSequence]] | None = None
-
 
 def _simulate_groups(world: World, seeds: list[np.random.SeedSequence],
                      n_jobs: int) -> Iterator[GroupResult]:
@@ -155,17 +154,6 @@ def _simulate_groups(world: World, seeds: list[np.random.SeedSequence],
             yield simulate_group(world, g, np.random.default_rng(seed))
         return
     ctx = multiprocessing.get_context("spawn")  # no fork: safe beside Arrow's threads
-    with ctx.Pool(min(n_jobs, len(seeds)), initializer=_init_worker,
+    with ctx.Pool(min(n_jobs, len(seeds)), initializer=init_worker,
                   initargs=(world, seeds)) as pool:
-        yield from pool.imap(_simulate_one, range(len(seeds)))
-
-
-def _init_worker(world: World, seeds: list[np.random.SeedSequence]) -> None:
-    global _WORKER
-    _WORKER = (world, seeds)
-
-
-def _simulate_one(g: int) -> GroupResult:
-    assert _WORKER is not None
-    world, seeds = _WORKER
-    return simulate_group(world, g, np.random.default_rng(seeds[g]))
+        yield from pool.imap(simulate_one, range(len(seeds)))
