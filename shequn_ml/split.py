@@ -39,6 +39,22 @@ class TimeSplit:
     horizon_days: float
     dropped: list[pd.Timestamp] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """Refuse folds out of time order or whose label windows overlap the next fold's."""
+        h = pd.Timedelta(days=self.horizon_days)
+        pairs = (("train", self.train, "validation", self.validation),
+                 ("validation", self.validation, "test", self.test))
+        for name, fold in (("train", self.train), ("validation", self.validation),
+                           ("test", self.test)):
+            if not fold:
+                raise ValueError(f"the {name} fold has no cutoffs")
+        for a, earlier, b, later in pairs:
+            if max(earlier) + h > min(later):
+                raise ValueError(
+                    f"the {a} cutoff {max(earlier):%Y-%m-%d}'s {self.horizon_days:g}-day label "
+                    f"window reaches past the first {b} cutoff {min(later):%Y-%m-%d}: the "
+                    f"windows overlap, so {b} labels would be learned from; use time_split()")
+
     def fold_of(self, cutoffs: pd.Series) -> pd.Series:
         """The fold name of each cutoff ("train", "validation", "test" or "dropped")."""
         lookup = {c: f for f in FOLDS for c in getattr(self, f)}

@@ -42,3 +42,17 @@ def test_fold_of_and_describe():
 def test_too_few_cutoffs_is_a_clear_error():
     with pytest.raises(ValueError, match="cannot make train, 1 validation and 1 test cutoffs"):
         time_split(rolling_cutoffs("2024-01-01", "2024-01-15", 7), 14)
+
+
+def test_a_split_with_overlapping_label_windows_is_refused():
+    from shequn_ml.split import TimeSplit
+
+    cuts = rolling_cutoffs("2024-01-01", "2024-02-26", 7)
+    with pytest.raises(ValueError, match="label window reaches past the first validation cutoff"):
+        TimeSplit(train=cuts[:5], validation=cuts[5:7], test=cuts[8:], horizon_days=14)
+    with pytest.raises(ValueError, match="reaches past the first test cutoff 2024-02-19"):
+        TimeSplit(train=cuts[:2], validation=cuts[4:7], test=cuts[7:], horizon_days=14)
+    with pytest.raises(ValueError, match="the validation fold has no cutoffs"):
+        TimeSplit(train=cuts[:2], validation=[], test=cuts[8:], horizon_days=14)
+    ok = TimeSplit(train=cuts[:3], validation=cuts[5:6], test=cuts[8:], horizon_days=14)
+    assert ok.test == cuts[8:]
