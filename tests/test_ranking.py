@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -183,3 +184,20 @@ def test_query_sizes_and_candidates_agree_on_the_test_fold(result):
     cand = result.candidates
     rows, sizes = query_sizes(cand)
     assert sizes.max() <= result.k and (rows["rank"] <= result.k).all()
+
+
+def test_kol_command_prints_the_table_and_writes_candidates(world, tmp_path, capsys):
+    from shequn_ml.cli import main
+
+    out, *_ = world
+    spec = Path(__file__).resolve().parents[1] / "models" / "kol.yaml"
+    candidates = tmp_path / "candidates.parquet"
+    code = main(["kol", "--data", str(out), "--spec", str(spec), "--from", "2024-01-22",
+                 "--to", "2024-05-02", "--candidates", str(candidates), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| lightgbm_ranker |" in printed and "| oracle |" in printed
+    table = pd.read_parquet(candidates)
+    assert {"group_id", "member_id", "cutoff", "score", "rank", "feature_1"} <= set(table.columns)
+    ranks = table.groupby(["group_id", "cutoff"], observed=True)["rank"]
+    assert (ranks.min() == 1).all() and (ranks.max() == ranks.size()).all()
