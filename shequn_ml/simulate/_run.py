@@ -75,8 +75,9 @@ def simulate(config: SimulationConfig, out_dir: str | os.PathLike[str], *,
     progress : bool, default False
         Show a progress bar over groups.
     n_jobs : int, default 1
-        Processes simulating groups in parallel (-1: one per CPU). Worth it for
-        worlds of millions of events; each worker starts in about a second.
+        Processes simulating groups in parallel (-1: one per CPU). Only for worlds
+        of millions of events on free cores: each worker takes about a second to
+        start and every group's result is sent back to this process.
     spill_events : int, default 2,000,000
         Events held in memory before they are sorted and spilled to scratch files;
         bounds memory at roughly 40 bytes times this, plus one week of events.
