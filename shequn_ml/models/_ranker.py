@@ -38,21 +38,19 @@ from typing import Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     field_validator,
 )
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from shequn_ml.features.spec import SpecError, format_validation_error
 from shequn_ml.models._validation import check_frame
+from shequn_ml.specs import load_yaml_model
 
 #: LightGBM's default label gains (2**i - 1) are defined for relevance 0..30.
 MAX_RELEVANCE = 30
@@ -377,17 +375,7 @@ def load_kol_spec(path: str | Path) -> KolModelSpec:
     SpecError
         Naming the file and each bad key (an unknown key is an error too).
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot be read as YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a mapping of keys to values, found {type(data).__name__}")
-    try:
-        return KolModelSpec(**data)
-    except ValidationError as exc:
-        raise SpecError(f"{path}: {format_validation_error(exc)}") from exc
+    return load_yaml_model(path, KolModelSpec)
 
 
 __all__ = ["KolLabelSpec", "KolModelSpec", "KolParams", "KolRanker", "check_groups", "load_kol_spec",
