@@ -148,6 +148,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for task, r in result.tasks.items():
         print(f"\n{task}: {r.split.describe()}")
         print(r.markdown())
+    if result.kol is not None:
+        print()
+        print(result.kol.markdown())
     if not args.no_tracking:
         from shequn_ml.tracking import log_experiment, resolve_tracking_uri
 
@@ -206,6 +209,44 @@ def _cmd_kol(args: argparse.Namespace) -> int:
     if args.candidates:
         out = write_table(result.candidates, args.candidates)
         print(f"{len(result.candidates):,} ranked candidates -> {out}")
+    return EXIT_OK
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from shequn_ml.batch import STAGES, run_batch_scoring
+
+    names = {t: n for t, n in (("silence", args.silence_model), ("churn", args.churn_model),
+                               ("kol", args.kol_model)) if n}
+    started = time.perf_counter()
+    bar = None
+    if not args.quiet:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(STAGES), desc="score", unit="stage")
+
+    def stage(name: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(name)
+            bar.n = STAGES.index(name) if name in STAGES else bar.n
+            bar.refresh()
+
+    try:
+        done = run_batch_scoring(args.events, args.cutoff, args.out, members=args.members,
+                                 groups=args.groups, alias=args.model_alias, model_names=names,
+                                 engine=args.engine, csv=args.csv, tracking_uri=args.tracking_uri,
+                                 log_run=not args.no_log, progress=stage)
+    finally:
+        if bar is not None:
+            bar.n = bar.total
+            bar.close()
+    c = done.result.counts
+    print(f"{c['rows_out']:,} members ({c['status.scored']:,} scored, "
+          + ", ".join(f"{c[k]:,} {k[7:].replace('_', ' ')}" for k in c
+                      if k.startswith("status.") and k != "status.scored" and c[k])
+          + f") at {args.cutoff} -> {', '.join(map(str, done.written))} "
+          f"({time.perf_counter() - started:.1f} s)")
+    print("models: " + ", ".join(f"{t} {v}" for t, v in done.result.versions.items())
+          + (f"; logged as run {done.run_id}" if done.run_id else ""))
     return EXIT_OK
 
 
@@ -294,6 +335,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_kol)
 
+    p = sub.add_parser("score", help="the batch job: score every member at a cutoff, with reasons",
+                       description="Load the registered silence, churn and KOL models (alias "
+                       "'champion' by default), build features at the cutoff, score and explain every "
+                       "member, and write one table atomically (Parquet; CSV on request). Every member "
+                       "in the inputs comes out once, with scores or a stated reason. The run is "
+                       "logged to MLflow.")
+    p.add_argument("--events", required=True, help="events file (CSV or Parquet)")
+    p.add_argument("--members", help="members table")
+    p.add_argument("--groups", help="groups table")
+    p.add_argument("--cutoff", required=True, help="scoring date: features read events before it")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.add_argument("--csv", action="store_true", help="also write the table as CSV beside --out")
+    p.add_argument("--model-alias", default="champion", help="registry alias (default champion)")
+    p.add_argument("--engine", choices=["pandas", "spark"], default="pandas",
+                   help="pandas on this machine (default) or Apache Spark")
+    p.add_argument("--tracking-uri", help="MLflow store (default $MLFLOW_TRACKING_URI, else "
+                   "sqlite:///mlflow.db)")
+    p.add_argument("--silence-model", help="registered silence model (default shequn-silence)")
+    p.add_argument("--churn-model", help="registered churn model (default shequn-churn)")
+    p.add_argument("--kol-model", help="registered KOL model (default shequn-kol)")
+    p.add_argument("--no-log", action="store_true", help="do not log the scoring run to MLflow")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_score)
+
     p = sub.add_parser("simulate", help="simulate a community with ground truth",
                        description="Write a simulated community (events, members, groups and "
                        "ground truth, as Parquet) to a folder.")
@@ -311,13 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shequn-ml`` console script."""
     from shequn_ml.features.spec import SpecError
+    from shequn_ml.scoring import ModelUnavailableError
     from shequn_ml.validation import EventValidationError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (EventValidationError, SpecError, UsageError) as exc:
+    except (EventValidationError, SpecError, UsageError, ModelUnavailableError) as exc:
         print(f"shequn-ml {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ Examples
 --------
 >>> spec = load_experiment("experiments/quickstart.yaml")
 >>> spec.name, sorted(spec.models)
-('quickstart', ['churn', 'silence'])
+('quickstart', ['churn', 'kol', 'silence'])
 """
 
 from __future__ import annotations
@@ -29,8 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from shequn_ml.evaluation import TaskEvaluation, evaluate_risk
 from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
 from shequn_ml.io import read_events, read_groups, read_members
+from shequn_ml.models import KolModelSpec, load_kol_spec
 from shequn_ml.models.spec import ModelSpec, load_model_spec
+from shequn_ml.ranking import KolEvaluation, evaluate_kol
 from shequn_ml.specs import SpecError, load_yaml_model
+
+#: The tasks an experiment can train: two risk classifiers and the 头狼 / KOL ranker.
+TASKS = ("silence", "churn", "kol")
 
 
 class DataSpec(BaseModel):
@@ -74,7 +79,7 @@ class ExperimentSpec(BaseModel):
     name: str
     data: DataSpec
     features: str = Field("features/default.yaml", description="feature spec YAML")
-    models: dict[str, str] = Field(description="task -> model spec YAML (silence, churn)")
+    models: dict[str, str] = Field(description="task -> model spec YAML (silence, churn, kol)")
     cutoffs: CutoffSpec = Field(default_factory=CutoffSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
@@ -94,12 +99,12 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
     file anywhere is reported before any work starts.
     """
     spec = load_yaml_model(path, ExperimentSpec)
-    unknown = sorted(set(spec.models) - {"silence", "churn"})
+    unknown = sorted(set(spec.models) - set(TASKS))
     if unknown:
-        raise SpecError(f"{path}: key 'models': unknown task(s) {unknown}; expected silence, churn")
+        raise SpecError(f"{path}: key 'models': unknown task(s) {unknown}; expected one of {list(TASKS)}")
     load_feature_spec(spec.features)
     for task, model_path in spec.models.items():
-        m = load_model_spec(model_path)
+        m = load_kol_spec(model_path) if task == "kol" else load_model_spec(model_path)
         if m.task != task:
             raise SpecError(f"{path}: key 'models.{task}': {model_path} is a {m.task!r} model spec")
     return spec
@@ -107,7 +112,11 @@ def load_experiment(path: str | Path) -> ExperimentSpec:
 
 @dataclass
 class ExperimentResult:
-    """What a run produced: one evaluation per task, plus where the data came from."""
+    """What a run produced: one evaluation per task, plus where the data came from.
+
+    ``tasks`` holds the risk classifiers (silence, churn); ``kol`` the ranker's
+    evaluation when the spec names a ``kol`` model.
+    """
 
     spec: ExperimentSpec
     feature_spec: FeatureSpec
@@ -115,6 +124,8 @@ class ExperimentResult:
     tasks: dict[str, TaskEvaluation]
     events: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    kol: KolEvaluation | None = None
+    kol_spec: KolModelSpec | None = None
 
     def summary_table(self) -> pd.DataFrame:
         """Test-fold ROC-AUC / PR-AUC / ECE of every model, per task."""
@@ -137,17 +148,14 @@ def run_experiment(spec: ExperimentSpec, *, progress: bool = False) -> Experimen
     groups = read_groups(spec.data.groups) if spec.data.groups else None
     timings["read_s"] = time.perf_counter() - t0
     feature_spec = load_feature_spec(spec.features)
-    model_specs = {task: load_model_spec(p) for task, p in spec.models.items()}
+    model_specs = {task: load_model_spec(p) for task, p in spec.models.items() if task != "kol"}
+    kol_spec = load_kol_spec(spec.models["kol"]) if "kol" in spec.models else None
     by_horizon: dict[float, list[str]] = {}
     for task, m in model_specs.items():
         by_horizon.setdefault(m.label.horizon_days, []).append(task)
     tasks: dict[str, TaskEvaluation] = {}
-    day = pd.Timedelta(days=1)
     for horizon, names in by_horizon.items():
-        start = spec.cutoffs.start or (events["ts"].min().normalize()
-                                       + spec.cutoffs.warmup_days * day)
-        end = spec.cutoffs.end or (events["ts"].max().normalize() - horizon * day)
-        cutoffs = rolling_cutoffs(start, end, spec.cutoffs.every_days)
+        cutoffs = _cutoffs(spec, events, horizon)
         t1 = time.perf_counter()
         tasks.update(evaluate_risk(
             events, cutoffs, horizon, members=members, groups=groups, spec=feature_spec,
@@ -155,4 +163,21 @@ def run_experiment(spec: ExperimentSpec, *, progress: bool = False) -> Experimen
             truth_dir=spec.data.truth, model_specs={t: model_specs[t] for t in names},
             random_state=spec.seed, progress=progress))
         timings[f"train_{'_'.join(names)}_s"] = time.perf_counter() - t1
-    return ExperimentResult(spec, feature_spec, model_specs, tasks, events, timings)
+    kol = None
+    if kol_spec is not None:
+        t1 = time.perf_counter()
+        horizon = kol_spec.label.horizon_days
+        kol = evaluate_kol(events, _cutoffs(spec, events, horizon), horizon, members=members,
+                           groups=groups, spec=feature_spec, truth_dir=spec.data.truth,
+                           model_spec=kol_spec, n_validation=spec.split.n_validation,
+                           n_test=spec.split.n_test, random_state=spec.seed, progress=progress)
+        timings["train_kol_s"] = time.perf_counter() - t1
+    return ExperimentResult(spec, feature_spec, model_specs, tasks, events, timings, kol, kol_spec)
+
+
+def _cutoffs(spec: ExperimentSpec, events: pd.DataFrame, horizon_days: float) -> list[pd.Timestamp]:
+    """The spec's rolling cutoffs for one label horizon (the last one leaves room for the labels)."""
+    day = pd.Timedelta(days=1)
+    start = spec.cutoffs.start or (events["ts"].min().normalize() + spec.cutoffs.warmup_days * day)
+    end = spec.cutoffs.end or (events["ts"].max().normalize() - horizon_days * day)
+    return rolling_cutoffs(start, end, spec.cutoffs.every_days)

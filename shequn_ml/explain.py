@@ -109,7 +109,7 @@ def _display(name: str, value: float) -> str:
     if not np.isfinite(value):
         return "?"
     if name.endswith(("_share", "_share_30d", "_share_90d", "_pct_30d")) or name in (
-            "reciprocity", "checkin_adherence_30d", "size_vs_capacity", "pagerank"):
+            "reciprocity", "checkin_adherence_30d", "size_vs_capacity", "pagerank", "hits_authority"):
         return f"{value:.0%}"
     if abs(value - round(value)) < 1e-9 or abs(value) >= 10:
         return f"{value:.0f}"

@@ -112,12 +112,59 @@ def silence_labels(
         spoke_after = np.zeros(snap.n, bool)
         hit = np.isin(history.e[sl], speaking) & (pi >= 0)
         spoke_after[pi[hit]] = True
-        keep = np.ones(snap.n, bool)
-        if population == "active":
-            keep = snap.count(snap.mask(schema.SPEAKING_EVENT_TYPES, active_window_days)) > 0
+        keep = _in_population(snap, population, active_window_days)
         frame = snap.keys_frame()
         frame["silence"] = (~spoke_after).astype(np.int8)
         parts.append(frame.loc[keep])
+    return _finish(parts)
+
+
+def _in_population(snap: Snapshot, population: Population, active_window_days: float) -> np.ndarray:
+    """Rows of the snapshot's population that the silence label is defined for."""
+    if population == "all":
+        return np.ones(snap.n, bool)
+    return snap.count(snap.mask(schema.SPEAKING_EVENT_TYPES, active_window_days)) > 0
+
+
+def silence_population(
+    events: pd.DataFrame | EventHistory,
+    cutoffs: object | Sequence[object],
+    *,
+    population: Population = "active",
+    active_window_days: float = 30,
+    members: pd.DataFrame | None = None,
+    groups: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Who the silence label (and so the silence model) is defined for at each cutoff.
+
+    Reads only events before the cutoff, so scoring can use it: the same rule as
+    :func:`silence_labels`, without the label.
+
+    Returns
+    -------
+    DataFrame
+        ``group_id``, ``member_id``, ``cutoff`` of every present member and
+        ``in_population`` (bool).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from shequn_ml.io import read_events
+    >>> ev = read_events(pd.DataFrame({
+    ...     "ts": ["2024-01-01", "2024-01-02", "2024-01-09"], "group_id": "g",
+    ...     "member_id": ["a", "a", "b"], "event_type": ["message", "join", "join"]}))
+    >>> silence_population(ev, "2024-01-10")[["member_id", "in_population"]].values.tolist()
+    [['a', True], ['b', False]]
+    """
+    if population not in ("active", "all"):
+        raise ValueError(f"population must be 'active' or 'all', got {population!r}")
+    history = _check_history(events, members, groups)
+    parts = []
+    for c in as_cutoffs(cutoffs):
+        snap = history.at(c)
+        frame = snap.keys_frame()
+        frame["in_population"] = _in_population(snap, population, active_window_days)
+        parts.append(frame)
     return _finish(parts)
 
 

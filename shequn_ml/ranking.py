@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from shequn_ml.features import FeatureSpec, build_features, feature_columns
+from shequn_ml.features._registry import feature
 from shequn_ml.features.snapshots import EventHistory, as_cutoffs
 from shequn_ml.influence import (
     INVITEE_WEIGHT,
@@ -205,6 +206,26 @@ def ranking_metrics(table: pd.DataFrame, score: str, *, relevance: str = "releva
 
 
 # ---------------------------------------------------------------------------- features
+def define_kol_features(horizon_days: float, window_days: int) -> None:
+    """Register the ranker's extra columns, so docs and reason codes can name them."""
+    h = int(round(horizon_days))
+    feature("prev_responders", "relationship", h,
+            f"distinct members who replied to, mentioned or reacted to the member in the last {h} days.",
+            "{value} members answered them lately", "近期有{value}人回应TA")
+    feature("prev_kept_invitees", "relationship", h,
+            f"members the member invited in the last {h} days who are still present.",
+            "{value} invitees still here", "邀请的{value}人仍在群内")
+    feature("prev_organised", "relationship", h,
+            f"distinct members who signed up for activities the member organised in the last {h} days.",
+            "{value} joined their activities", "{value}人参加TA组织的活动")
+    feature("prev_influence", "relationship", h,
+            f"last {h} days' influence score (responders + weighted kept invitees and sign-ups).",
+            "recent influence score {value}", "近期影响力{value}")
+    feature("hits_authority", "relationship", window_days,
+            f"HITS authority in the group's reply/mention graph over {window_days} days (1 = the top).",
+            "sought out by others (authority {value})", "被他人频繁回应（权威度{value}）")
+
+
 def kol_features(
     events: pd.DataFrame,
     cutoffs: object | Sequence[object],
@@ -251,6 +272,7 @@ def kol_features(
         the key; float feature columns.
     """
     spec = spec or FeatureSpec()
+    define_kol_features(horizon_days, spec.relationship_window_days)
     table = build_features(events, cutoffs, spec, members=members, groups=groups, progress=progress)
     if history is None:
         history = EventHistory(events, members=members, groups=groups)
@@ -374,6 +396,8 @@ class KolEvaluation:
         e.g. ``ranking_metrics(scores, "lightgbm_ranker")`` on a subset.
     seconds : dict
         Wall time of each stage.
+    test_frame : DataFrame
+        The test rows' key and the ranker's feature columns (for explanations).
     """
 
     table: pd.DataFrame
@@ -389,6 +413,7 @@ class KolEvaluation:
     oracle_score: str | None = None
     oracle_coverage: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    test_frame: pd.DataFrame | None = None
 
     def markdown(self, title: str | None = None) -> str:
         """The split, the fold sizes and the comparison table, as markdown."""
@@ -557,7 +582,7 @@ def evaluate_kol(
         relevance_rate={f: float((p["relevance"] > 0).mean()) for f, p in parts.items()},
         k=k, label=lab.label, model=model, candidates=candidates, scores=test[kept].reset_index(drop=True),
         oracle_score=oracle_score if truth_dir is not None else None, oracle_coverage=coverage,
-        seconds=seconds)
+        seconds=seconds, test_frame=test[KEY + cols].reset_index(drop=True))
 
 
 __all__ = [

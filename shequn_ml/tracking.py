@@ -43,6 +43,7 @@ from shequn_ml import plots
 from shequn_ml.evaluation import TaskEvaluation
 from shequn_ml.experiment import ExperimentResult
 from shequn_ml.explain import family_importance, feature_importance, reason_codes, shap_values
+from shequn_ml.scoring import ModelBundle, ModelUnavailableError
 
 CHAMPION = "champion"
 SELECTION_METRIC = "roc_auc"
@@ -84,23 +85,24 @@ def file_digest(path: str | os.PathLike[str] | None) -> str:
     return h.hexdigest()[:16]
 
 
-class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
-    """Raw features in; ``score`` (calibrated risk) and ``reason_1..3`` out.
+class ShequnModelPyfunc(mlflow.pyfunc.PythonModel):
+    """Raw features in; ``score`` and ``reason_1..3`` out, for any of the three tasks.
 
-    The estimator is pickled beside the model (``artifacts["estimator"]``); reasons
-    are exact TreeSHAP contributions rendered with the features' templates.
+    The :class:`~shequn_ml.scoring.ModelBundle` (the fitted estimator, the feature
+    spec and label settings it was trained with) is pickled beside the model
+    (``artifacts["bundle"]``), so the batch job can rebuild the model's inputs
+    from raw events. Scores are calibrated probabilities for silence and churn
+    and within-group ranking scores for kol; reasons are exact TreeSHAP
+    contributions rendered with the features' templates.
     """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        with open(context.artifacts["estimator"], "rb") as fh:
-            self.estimator = pickle.load(fh)
+        with open(context.artifacts["bundle"], "rb") as fh:
+            self.bundle = pickle.load(fh)
 
     def predict(self, context: object, model_input: pd.DataFrame,
                 params: dict | None = None) -> pd.DataFrame:
-        X = model_input[list(self.estimator.feature_names_in_)].astype(float)
-        out = pd.DataFrame({"score": self.estimator.predict_proba(X)[:, 1]}, index=X.index)
-        reasons = reason_codes(shap_values(self.estimator, X), X, k=3, lang="both")
-        return pd.concat([out, reasons], axis=1).reset_index(drop=True)
+        return self.bundle.predict(model_input).reset_index(drop=True)
 
 
 @dataclass
@@ -142,7 +144,10 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         for task, evaluation in result.tasks.items():
             with mlflow.start_run(run_name=f"{spec.name}/{task}", nested=True):
                 out[task] = _log_task(result, task, evaluation, digest, salt, shap_rows)
-        mlflow.log_params({"tasks": ",".join(result.tasks), "parent_of": parent.info.run_id})
+        if result.kol is not None:
+            with mlflow.start_run(run_name=f"{spec.name}/kol", nested=True):
+                out["kol"] = _log_kol(result, digest, salt, shap_rows)
+        mlflow.log_params({"tasks": ",".join(out), "parent_of": parent.info.run_id})
     return out
 
 
@@ -212,22 +217,11 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
         for f in ("shap_mean_abs.csv", "shap_family.csv", "test_scores.csv", "comparison.csv"):
             mlflow.log_artifact(str(tmp / f), artifact_path="tables")
 
-        estimator_path = tmp / "estimator.pkl"
-        with open(estimator_path, "wb") as fh:
-            pickle.dump(model, fh)
-        example = X.head(5).astype(float)
-        wrapper = RiskModelPyfunc()
-        wrapper.estimator = model
-        signature = infer_signature(example, wrapper.predict(None, example))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # mlflow's own deprecation chatter
-            info = mlflow.pyfunc.log_model(
-                name="model", python_model=RiskModelPyfunc(),
-                artifacts={"estimator": str(estimator_path)}, signature=signature,
-                input_example=example, pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=model_spec.name)
+        bundle = ModelBundle(task, model, result.feature_spec, model_spec.label, model_spec.name)
+        info = _log_model(bundle, X, tmp)
     version = str(info.registered_model_version)
-    champion, became = _maybe_promote(model_spec.name, version, r.validation_metrics[SELECTION_METRIC])
+    champion, became = _maybe_promote(model_spec.name, version, SELECTION_METRIC,
+                                      r.validation_metrics[SELECTION_METRIC])
     mlflow.set_tags({"shequn.task": task, "shequn.model_version": version,
                      "shequn.experiment": spec.name, "shequn.events_digest": digest,
                      "shequn.champion_version": champion,
@@ -236,25 +230,193 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
                       became)
 
 
-def _maybe_promote(name: str, version: str, score: float) -> tuple[str, bool]:
-    """Move ``champion`` to ``version`` if its validation metric beats the champion's."""
+def _metric_name(name: str) -> str:
+    """MLflow metric names allow no '@': ``ndcg@10`` -> ``ndcg_at_10``."""
+    return name.replace("@", "_at_")
+
+
+def _log_kol(result: ExperimentResult, digest: str, salt: str, shap_rows: int) -> LoggedTask:
+    """The 头狼 / KOL ranker's run: parameters, metrics, plots, candidates, the model."""
+    spec, r, kol_spec = result.spec, result.kol, result.kol_spec
+    model = r.model
+    lab = kol_spec.label
+    params = {
+        "task": "kol", "horizon_days": r.split.horizon_days, "label": lab.label,
+        "invitee_weight": lab.invitee_weight, "organise_weight": lab.organise_weight,
+        "grade_quantiles": ",".join(f"{q:g}" for q in lab.grade_quantiles),
+        "train_cutoffs": len(r.split.train), "validation_cutoffs": len(r.split.validation),
+        "test_cutoffs": len(r.split.test), "first_cutoff": f"{r.split.train[0]:%Y-%m-%d}",
+        "last_cutoff": f"{r.split.test[-1]:%Y-%m-%d}", "n_features": len(model.feature_names_in_),
+        "feature_windows": ",".join(map(str, result.feature_spec.windows)), "k": r.k,
+        "best_iteration": model.best_iteration_, "seed": spec.seed,
+    }
+    params.update({f"lgbm.{k}": v for k, v in model.get_params().items()})
+    mlflow.log_params(params)
+    for name in ("features", "model_kol"):
+        mlflow.log_artifact(str(spec.spec_files()[name]), artifact_path="specs")
+    metrics = {}
+    for model_name, row in r.table.iterrows():
+        for metric, value in row.items():
+            if isinstance(value, float) and np.isfinite(value):
+                metrics[f"{model_name}.{_metric_name(metric)}"] = value
+    validation = {_metric_name(k): float(v) for k, v in model.best_score_.items()}
+    metrics.update({f"validation.{k}": v for k, v in validation.items() if np.isfinite(v)})
+    metrics.update({f"rows.{k}": float(v) for k, v in r.rows.items()})
+    metrics.update({f"queries.{k}": float(v) for k, v in r.queries.items()})
+    metrics.update({f"relevance_rate.{k}": v for k, v in r.relevance_rate.items()})
+    mlflow.log_metrics(metrics)
+
+    test = r.test_frame
+    X = test[list(model.feature_names_in_)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(X.head(1000), source=str(Path(spec.data.events).resolve()),
+                                          name=f"{spec.name}-kol-features", digest=digest)
+    mlflow.log_input(dataset, context="training")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rows = X.sample(min(shap_rows, len(X)), random_state=0) if len(X) > shap_rows else X
+        explanation = shap_values(model, rows)
+        plots.save_png(plots.shap_beeswarm_plot(explanation, rows, title="kol: SHAP values"),
+                       tmp / "shap_beeswarm.png")
+        plots.save_png(plots.shap_bar_plot(explanation, title="kol: mean |SHAP|"), tmp / "shap_bar.png")
+        feature_importance(explanation).to_csv(tmp / "shap_mean_abs.csv", index=False)
+        family_importance(explanation).rename("mean_abs_shap").to_csv(tmp / "shap_family.csv")
+        candidates = r.candidates.copy()
+        candidates["group_id"] = pseudonymise(candidates["group_id"], salt)
+        candidates["member_id"] = pseudonymise(candidates["member_id"], salt)
+        candidates["cutoff"] = candidates["cutoff"].astype(str)
+        candidates.to_csv(tmp / "test_candidates.csv", index=False)
+        r.table.to_csv(tmp / "comparison.csv")
+        for f in ("shap_beeswarm.png", "shap_bar.png"):
+            mlflow.log_artifact(str(tmp / f), artifact_path="plots")
+        for f in ("shap_mean_abs.csv", "shap_family.csv", "test_candidates.csv", "comparison.csv"):
+            mlflow.log_artifact(str(tmp / f), artifact_path="tables")
+        bundle = ModelBundle("kol", model, result.feature_spec, lab, kol_spec.name)
+        info = _log_model(bundle, X, tmp)
+    version = str(info.registered_model_version)
+    metric = _metric_name(f"ndcg@{model.eval_at}")
+    champion, became = _maybe_promote(kol_spec.name, version, metric, validation[metric])
+    mlflow.set_tags({"shequn.task": "kol", "shequn.model_version": version,
+                     "shequn.experiment": spec.name, "shequn.events_digest": digest,
+                     "shequn.champion_version": champion,
+                     "shequn.became_champion": str(became).lower()})
+    return LoggedTask("kol", mlflow.active_run().info.run_id, kol_spec.name, version, champion, became)
+
+
+def _log_model(bundle: ModelBundle, X: pd.DataFrame, tmp: Path) -> object:
+    """Log ``bundle`` as a pyfunc with signature and input example; register it."""
+    bundle_path = tmp / "bundle.pkl"
+    with open(bundle_path, "wb") as fh:
+        pickle.dump(bundle, fh)
+    example = X.head(5).astype(float)
+    wrapper = ShequnModelPyfunc()
+    wrapper.bundle = bundle
+    signature = infer_signature(example, wrapper.predict(None, example))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mlflow's own deprecation chatter
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=ShequnModelPyfunc(), artifacts={"bundle": str(bundle_path)},
+            signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS,
+            registered_model_name=bundle.name)
+
+
+def _maybe_promote(name: str, version: str, metric: str, score: float) -> tuple[str, bool]:
+    """Move ``champion`` to ``version`` if its validation ``metric`` beats the champion's."""
     client = MlflowClient()
-    client.set_model_version_tag(name, version, f"validation.{SELECTION_METRIC}", f"{score:.10f}")
+    tag = f"validation.{metric}"
+    client.set_model_version_tag(name, version, tag, f"{score:.10f}")
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:
         current = None
     if current is not None:
-        best = float(current.tags.get(f"validation.{SELECTION_METRIC}", "-inf"))
+        best = float(current.tags.get(tag, "-inf"))
         if not score > best:
             return str(current.version), False
     client.set_registered_model_alias(name, CHAMPION, version)
     return version, True
 
 
+def _use_store(tracking_uri: str | None) -> str:
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
 def load_champion(name: str, *, tracking_uri: str | None = None,
                   alias: str = CHAMPION) -> mlflow.pyfunc.PyFuncModel:
     """Load ``models:/<name>@<alias>`` as a pyfunc."""
-    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
-    mlflow.set_registry_uri(mlflow.get_tracking_uri())
+    _use_store(tracking_uri)
     return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+
+
+def load_bundle(name: str, *, tracking_uri: str | None = None, alias: str = CHAMPION) -> ModelBundle:
+    """The :class:`~shequn_ml.scoring.ModelBundle` behind ``models:/<name>@<alias>``.
+
+    Its ``name`` and ``version`` are the registry's.
+
+    Raises
+    ------
+    ModelUnavailableError
+        One line naming the model, the alias and the store, when the store cannot
+        be read, the model or alias does not exist, or the version was not logged
+        by this library.
+    """
+    uri = _use_store(tracking_uri)
+    where = f"models:/{name}@{alias} in {uri}"
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        if not db.is_file():
+            raise ModelUnavailableError(f"cannot load {where}: the tracking store {db} does not exist")
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, alias)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds; the user needs one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailableError(f"cannot load {where}: {first}") from exc
+    python_model = model.unwrap_python_model()
+    bundle = getattr(python_model, "bundle", None)
+    if not isinstance(bundle, ModelBundle):
+        raise ModelUnavailableError(f"cannot load {where}: version {version.version} was not logged by "
+                                    "this version of shequn_ml (no model bundle); retrain it")
+    bundle.name, bundle.version = name, str(version.version)
+    return bundle
+
+
+def log_scoring_run(result: object, *, cutoff: str, out: str, experiment: str = "shequn-scoring",
+                    tracking_uri: str | None = None, inputs: dict[str, str | None] | None = None) -> str:
+    """Log one batch scoring run: counts, timings, the model versions used, the output's digest.
+
+    Parameters
+    ----------
+    result : ScoreResult
+        From :func:`shequn_ml.scoring.score_members`.
+    cutoff, out : str
+        The scoring cutoff and the output file.
+    experiment : str, default "shequn-scoring"
+        MLflow experiment of scoring runs.
+    inputs : dict, optional
+        Input files by role (events, members, groups): their digests are logged.
+
+    Returns
+    -------
+    str
+        The run id.
+    """
+    _use_store(tracking_uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=f"score {cutoff}") as run:
+        mlflow.log_params({"cutoff": cutoff, "out": str(out),
+                           **{f"model.{t}": v for t, v in result.versions.items()}})
+        mlflow.log_metrics({f"rows.{k}": float(v) for k, v in result.counts.items()})
+        mlflow.log_metrics({f"seconds.{k}": float(v) for k, v in result.seconds.items()})
+        tags = {"shequn.job": "score", "shequn.output_digest": file_digest(out)}
+        for role, path in (inputs or {}).items():
+            if path:
+                tags[f"shequn.{role}_digest"] = file_digest(path)
+        mlflow.set_tags(tags)
+        return run.info.run_id

@@ -1,0 +1,493 @@
+"""The batch scoring job: every member at a cutoff, three scores, their reasons, one table.
+
+:func:`score_members` is the nightly job's core, with no tracking and no engine
+choice: it takes the normalised event history, a cutoff and one
+:class:`ModelBundle` per task (a fitted model with the feature spec and label
+settings it was trained with), builds the point-in-time features once per
+distinct feature spec, scores, explains and returns one row per member.
+
+Rows in equal rows out
+----------------------
+The *roster* is every (group, member) pair the inputs name: each row of the
+members table and each member who acted in the events before the cutoff. Every
+roster row comes out exactly once, with a ``status``:
+
+``scored``
+    Present at the cutoff (:mod:`shequn_ml.features.snapshots`): all three scores.
+``left_before_cutoff``
+    Their last event before the cutoff is a leave or a removal.
+``not_joined_by_cutoff``
+    No event before the cutoff and a ``joined_at`` that is missing or later.
+``no_usable_history``
+    Joined before the cutoff, but their group has no event before it, so no
+    feature of the group can be computed.
+
+A scored member outside a model's population gets that score missing and a
+``note`` saying why: the silence model (``population: active``) is defined for
+members who spoke in the look-back window, so an already-silent member's
+``silence_risk`` is NaN with "already silent" in the note.
+
+The output is sorted by ``group_id`` and ``member_id``, so the same inputs give
+the same table, row for row; :func:`write_scores` writes it atomically.
+
+Examples
+--------
+>>> from shequn_ml.scoring import OUTPUT_COLUMNS
+>>> OUTPUT_COLUMNS[:6]
+['group_id', 'member_id', 'cutoff', 'status', 'silence_risk', 'churn_risk']
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shequn_ml import schema
+from shequn_ml.explain import Lang, reason_codes, shap_values
+from shequn_ml.features import FeatureSpec, build_features
+from shequn_ml.features.snapshots import EventHistory, to_cutoff
+from shequn_ml.io import write_table
+from shequn_ml.labels import silence_population
+from shequn_ml.models._ranker import KolLabelSpec
+from shequn_ml.models.spec import LabelSpec
+
+TASKS = ("silence", "churn", "kol")
+KEY = ["group_id", "member_id"]
+N_REASONS = 3
+STATUSES = ("scored", "left_before_cutoff", "not_joined_by_cutoff", "no_usable_history")
+SCORE_COLUMN = {"silence": "silence_risk", "churn": "churn_risk", "kol": "kol_score"}
+OUTPUT_COLUMNS = (
+    ["group_id", "member_id", "cutoff", "status", "silence_risk", "churn_risk", "kol_score",
+     "kol_rank_in_group"]
+    + [f"{task}_reason_{i}" for task in TASKS for i in range(1, N_REASONS + 1)]
+    + ["note", "silence_model_version", "churn_model_version", "kol_model_version"]
+)
+
+
+class ModelUnavailableError(RuntimeError):
+    """A registered model (or the tracking store) cannot be reached; the message is one line."""
+
+
+@dataclass
+class ModelBundle:
+    """A fitted model with everything scoring needs to rebuild its inputs.
+
+    Parameters
+    ----------
+    task : {"silence", "churn", "kol"}
+    estimator : SilenceModel, ChurnModel or KolRanker
+        Fitted.
+    feature_spec : FeatureSpec
+        The feature spec it was trained on.
+    label : LabelSpec or KolLabelSpec
+        The label settings it was trained on: the silence population and its
+        look-back; for the ranker, the horizon and weights of its
+        last-period-influence features.
+    name, version : str
+        Registered model name and version ("local" for an in-memory model).
+    """
+
+    task: str
+    estimator: object
+    feature_spec: FeatureSpec
+    label: LabelSpec | KolLabelSpec
+    name: str = "local"
+    version: str = "local"
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"ModelBundle: task must be one of {TASKS}, got {self.task!r}")
+        want = KolLabelSpec if self.task == "kol" else LabelSpec
+        if not isinstance(self.label, want):
+            raise TypeError(f"ModelBundle: a {self.task} model needs a {want.__name__}, "
+                            f"got {type(self.label).__name__}")
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model's input columns, in its order."""
+        return list(self.estimator.feature_names_in_)
+
+    def define_features(self) -> None:
+        """Register the definitions (and reason templates) of this model's columns.
+
+        A model loaded in a fresh process has built no features yet; its reasons
+        must read the same templates as at training time.
+        """
+        from shequn_ml.features.pipeline import feature_catalogue
+
+        feature_catalogue(self.feature_spec)
+        if self.task == "kol":
+            from shequn_ml.ranking import define_kol_features
+
+            define_kol_features(self.label.horizon_days, self.feature_spec.relationship_window_days)
+
+    def predict(self, X: pd.DataFrame, *, k: int = N_REASONS, lang: Lang = "both") -> pd.DataFrame:
+        """Scores and reasons for raw feature rows.
+
+        Returns
+        -------
+        DataFrame
+            ``score`` (calibrated probability for silence and churn; the ranker's
+            within-group score for kol) and ``reason_1`` .. ``reason_k``: the
+            signals with the largest positive exact TreeSHAP contribution,
+            rendered as sentences; empty strings where fewer signals raised it.
+            Same index as ``X``.
+        """
+        X = X[self.feature_names].astype(float)
+        self.define_features()
+        if self.task == "kol":
+            score = self.estimator.predict(X)
+        else:
+            score = self.estimator.predict_proba(X)[:, 1]
+        out = pd.DataFrame({"score": score}, index=X.index)
+        if len(X) == 0:
+            for i in range(1, k + 1):
+                out[f"reason_{i}"] = pd.Series(dtype=object)
+            return out
+        reasons = reason_codes(shap_values(self.estimator, X), X, k=k, lang=lang)
+        return pd.concat([out, reasons], axis=1)
+
+
+@dataclass
+class ScoreResult:
+    """What a scoring run produced.
+
+    Attributes
+    ----------
+    table : DataFrame
+        :data:`OUTPUT_COLUMNS`, one row per roster member, sorted by group and member.
+    counts : dict
+        Rows in, rows out, and rows per status.
+    seconds : dict
+        Wall time per stage.
+    versions : dict
+        task -> "name/version" of the model used.
+    """
+
+    table: pd.DataFrame
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- roster
+def roster(history: EventHistory, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Every (group, member) the inputs name, with its status at the cutoff.
+
+    Parameters
+    ----------
+    history : EventHistory
+        The events (with their members table, if any).
+    cutoff : Timestamp
+
+    Returns
+    -------
+    DataFrame
+        ``group_id``, ``member_id`` (strings) and ``status`` before the
+        ``scored`` / ``no_usable_history`` split, which needs the population:
+        ``present``, ``left_before_cutoff`` or ``not_joined_by_cutoff``.
+    """
+    c_ns = int(cutoff.value)
+    n = int(np.searchsorted(history.ts, c_ns, side="left"))
+    is_exit = history.type_lookup(schema.EXIT_EVENT_TYPES)[history.e[:n]]
+    lo = np.iinfo(np.int64).min
+    ev = pd.DataFrame({"g": history.g[:n], "m": history.m[:n],
+                       "exit_ns": np.where(is_exit, history.ts[:n], lo),
+                       "stay_ns": np.where(~is_exit, history.ts[:n], lo)})
+    agg = ev.groupby(["g", "m"], sort=False).agg(last_exit=("exit_ns", "max"),
+                                                 last_stay=("stay_ns", "max")).reset_index()
+    acted = pd.DataFrame({
+        "group_id": history.group_categories.to_numpy(dtype=object)[agg["g"].to_numpy()],
+        "member_id": history.member_categories.to_numpy(dtype=object)[agg["m"].to_numpy()],
+        "status": np.where(agg["last_stay"].to_numpy() > agg["last_exit"].to_numpy(), "present",
+                           "left_before_cutoff"),
+    })
+    mt = history.members
+    if mt is None or len(mt) == 0:
+        return acted
+    listed = pd.DataFrame({"group_id": mt["group_id"].astype(str).to_numpy(dtype=object),
+                           "member_id": mt["member_id"].astype(str).to_numpy(dtype=object)})
+    if "joined_at" in mt.columns:
+        joined = mt["joined_at"]
+        listed["status"] = np.where(joined.notna().to_numpy() & (joined < cutoff).to_numpy(),
+                                    "present", "not_joined_by_cutoff")
+    else:
+        listed["status"] = "not_joined_by_cutoff"
+    listed = listed.drop_duplicates(KEY, keep="first")
+    # what members did before the cutoff overrides the table's join date
+    listed = listed.loc[~pd.MultiIndex.from_frame(listed[KEY]).isin(pd.MultiIndex.from_frame(acted[KEY]))]
+    return pd.concat([acted, listed], ignore_index=True)
+
+
+# ---------------------------------------------------------------------------- features
+def bundle_features(events: pd.DataFrame, cutoff: pd.Timestamp, bundle: ModelBundle, *,
+                    members: pd.DataFrame | None = None, groups: pd.DataFrame | None = None,
+                    history: EventHistory | None = None) -> pd.DataFrame:
+    """The feature table a bundle's model reads, at one cutoff (keys + float columns).
+
+    The risk models read :func:`~shequn_ml.features.build_features`; the ranker
+    reads :func:`~shequn_ml.ranking.kol_features` (the same plus last period's
+    influence and HITS authority).
+    """
+    if bundle.task == "kol":
+        from shequn_ml.ranking import kol_features
+
+        lab = bundle.label
+        return kol_features(events, [cutoff], lab.horizon_days, bundle.feature_spec, members=members,
+                            groups=groups, invitee_weight=lab.invitee_weight,
+                            organise_weight=lab.organise_weight, history=history)
+    return build_features(events, [cutoff], bundle.feature_spec, members=members, groups=groups)
+
+
+def _feature_key(bundle: ModelBundle) -> str:
+    key = bundle.feature_spec.model_dump_json()
+    if bundle.task == "kol":
+        key += bundle.label.model_dump_json(include={"horizon_days", "invitee_weight", "organise_weight"})
+    return key
+
+
+# ---------------------------------------------------------------------------- stages
+@dataclass
+class Prepared:
+    """Everything scoring reads, at one cutoff: the roster and each task's features.
+
+    Attributes
+    ----------
+    roster : DataFrame
+        ``group_id``, ``member_id`` (str), ``status`` (one of :data:`STATUSES`).
+    features : dict
+        task -> feature table of the members present (keys + float columns).
+    in_silence_population : DataFrame or None
+        ``group_id``, ``member_id``, ``in_population`` for the silence model.
+    """
+
+    cutoff: pd.Timestamp
+    roster: pd.DataFrame
+    features: dict[str, pd.DataFrame]
+    in_silence_population: pd.DataFrame | None = None
+
+
+def prepare(events: pd.DataFrame, cutoff: object, bundles: Mapping[str, ModelBundle], *,
+            members: pd.DataFrame | None = None, groups: pd.DataFrame | None = None,
+            progress: Callable[[str], None] | None = None) -> Prepared:
+    """The roster, each bundle's features and the silence population at ``cutoff``.
+
+    A pure function of the events (and side tables) given: run on one group's
+    rows, it gives that group's part of the run on all groups, except
+    ``groups_in`` (groups a member is in), which needs them all and is joined
+    afterwards (:func:`shequn_ml.spark.score_members_spark` does).
+    """
+    unknown = sorted(set(bundles) - set(TASKS))
+    if unknown:
+        raise ValueError(f"score_members: unknown task(s) {unknown}; expected {list(TASKS)}")
+    if not bundles:
+        raise ValueError("score_members: no model to score with; give at least one bundle")
+    say = progress or (lambda stage: None)
+    cut = to_cutoff(cutoff)
+    say("roster")
+    history = EventHistory(events, members=members, groups=groups)
+    table = roster(history, cut)
+    say("features")
+    built: dict[str, pd.DataFrame] = {}
+    per_task: dict[str, pd.DataFrame] = {}
+    for task, bundle in bundles.items():
+        key = _feature_key(bundle)
+        if key not in built:
+            built[key] = bundle_features(events, cut, bundle, members=members, groups=groups,
+                                         history=history)
+        per_task[task] = built[key]
+    # every feature table holds the same population: the members present at the cutoff
+    present = pd.MultiIndex.from_frame(next(iter(per_task.values()))[KEY].astype(str))
+    scored = pd.MultiIndex.from_frame(table[KEY]).isin(present)
+    status = table["status"].to_numpy(dtype=object)
+    table["status"] = np.where(scored, "scored", np.where(status == "present", "no_usable_history", status))
+    pop = None
+    if "silence" in bundles:
+        lab = bundles["silence"].label
+        pop = silence_population(history, [cut], population=lab.population,
+                                 active_window_days=lab.active_window_days)
+        pop = pd.DataFrame({"group_id": pop["group_id"].astype(str),
+                            "member_id": pop["member_id"].astype(str),
+                            "in_population": pop["in_population"].to_numpy(dtype=bool)})
+    return Prepared(cut, table, per_task, pop)
+
+
+def predict(prepared: Prepared, bundles: Mapping[str, ModelBundle], *, lang: Lang = "both",
+            progress: Callable[[str], None] | None = None,
+            seconds: dict[str, float] | None = None) -> dict[str, pd.DataFrame]:
+    """Each bundle's scores and reasons for the members it is defined for.
+
+    Returns
+    -------
+    dict
+        task -> ``group_id``, ``member_id`` (str), ``score``, ``reason_1..3``.
+    """
+    say = progress or (lambda stage: None)
+    out = {}
+    for task in TASKS:
+        bundle = bundles.get(task)
+        if bundle is None:
+            continue
+        say(f"score {task}")
+        clock = time.perf_counter()
+        f = prepared.features[task]
+        if task == "silence" and prepared.in_silence_population is not None:
+            flags = prepared.in_silence_population.set_index(KEY)["in_population"]
+            f = f.loc[flags.reindex(pd.MultiIndex.from_frame(f[KEY].astype(str))).to_numpy(dtype=bool)]
+        pred = bundle.predict(f, lang=lang)
+        keys = pd.DataFrame({"group_id": f["group_id"].astype(str).to_numpy(dtype=object),
+                             "member_id": f["member_id"].astype(str).to_numpy(dtype=object)}, index=f.index)
+        out[task] = pd.concat([keys, pred], axis=1).reset_index(drop=True)
+        if seconds is not None:
+            seconds[f"score_{task}"] = time.perf_counter() - clock
+    return out
+
+
+def assemble(cutoff: pd.Timestamp, roster_table: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
+             bundles: Mapping[str, ModelBundle],
+             in_silence_population: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The output table: one row per roster member, scores, ranks, reasons, notes, versions.
+
+    Per group (ranks are within a group), so a scale-out engine can run it per group.
+    """
+    table = roster_table.sort_values(KEY, kind="stable").reset_index(drop=True)
+    out = pd.DataFrame({"group_id": table["group_id"].astype(str).to_numpy(dtype=object),
+                        "member_id": table["member_id"].astype(str).to_numpy(dtype=object),
+                        "cutoff": pd.Series(cutoff, index=table.index).astype("datetime64[ns, UTC]"),
+                        "status": table["status"].to_numpy(dtype=object)})
+    notes = np.full(len(out), "", dtype=object)
+    for status, text in NOTES.items():
+        notes[out["status"].to_numpy() == status] = text
+    row_of = pd.Series(np.arange(len(out)), index=pd.MultiIndex.from_frame(out[KEY]))
+    for task in TASKS:
+        col = SCORE_COLUMN[task]
+        score = np.full(len(out), np.nan)
+        reasons = [np.full(len(out), "", dtype=object) for _ in range(N_REASONS)]
+        pred = predictions.get(task)
+        if pred is not None and len(pred):
+            rows = row_of.reindex(pd.MultiIndex.from_frame(pred[KEY].astype(str))).to_numpy()
+            if np.isnan(rows.astype(float)).any():
+                raise AssertionError(f"{task}: a scored member is missing from the roster")
+            rows = rows.astype(np.int64)
+            score[rows] = pred["score"].to_numpy(dtype=float)
+            for i in range(N_REASONS):
+                reasons[i][rows] = pred[f"reason_{i + 1}"].fillna("").to_numpy(dtype=object)
+        out[col] = score
+        for i in range(N_REASONS):
+            out[f"{task}_reason_{i + 1}"] = reasons[i]
+        bundle = bundles.get(task)
+        out[f"{task}_model_version"] = "" if bundle is None else f"{bundle.name}/{bundle.version}"
+    if "silence" in bundles and in_silence_population is not None:
+        lab = bundles["silence"].label
+        outside = in_silence_population.loc[~in_silence_population["in_population"].to_numpy(bool), KEY]
+        rows = row_of.reindex(pd.MultiIndex.from_frame(outside.astype(str))).dropna().to_numpy(np.int64)
+        notes[rows] = (f"silence_risk not scored: no speaking event in the {lab.active_window_days:g} days "
+                       "before the cutoff (already silent)")
+    from shequn_ml.ranking import rank_within
+
+    rank = np.full(len(out), np.nan)
+    has = np.isfinite(out["kol_score"].to_numpy(dtype=float))
+    if has.any():
+        rank[has] = rank_within(out.loc[has, ["cutoff", "group_id", "member_id", "kol_score"]], "kol_score")
+    out["kol_rank_in_group"] = pd.array(np.where(np.isnan(rank), None, rank), dtype="Int64")
+    out["note"] = notes
+    return out[OUTPUT_COLUMNS]
+
+
+NOTES = {
+    "left_before_cutoff": "left the group before the cutoff",
+    "not_joined_by_cutoff": "no event before the cutoff and not joined by it",
+    "no_usable_history": "the group has no event before the cutoff",
+}
+
+
+# ---------------------------------------------------------------------------- the job
+def score_members(
+    events: pd.DataFrame,
+    cutoff: object,
+    bundles: Mapping[str, ModelBundle],
+    *,
+    members: pd.DataFrame | None = None,
+    groups: pd.DataFrame | None = None,
+    lang: Lang = "both",
+    progress: Callable[[str], None] | None = None,
+) -> ScoreResult:
+    """Score every member on the roster at ``cutoff`` with every bundle, with reasons.
+
+    :func:`prepare`, :func:`predict`, :func:`assemble` in turn, on one machine.
+
+    Parameters
+    ----------
+    events, members, groups : DataFrame
+        Normalised tables (:mod:`shequn_ml.io`); only events before the cutoff
+        are read.
+    cutoff : date-like
+        The scoring cutoff t (features read events with ts < t).
+    bundles : mapping task -> ModelBundle
+        ``silence``, ``churn`` and ``kol`` (any non-empty subset; the missing
+        tasks' columns are left empty).
+    lang : {"en", "zh", "both"}, default "both"
+        Language of the reason sentences.
+    progress : callable, optional
+        Called with the name of each stage as it starts.
+
+    Returns
+    -------
+    ScoreResult
+    """
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    prepared = prepare(events, cutoff, bundles, members=members, groups=groups, progress=progress)
+    seconds["features"] = time.perf_counter() - clock
+    predictions = predict(prepared, bundles, lang=lang, progress=progress, seconds=seconds)
+    clock = time.perf_counter()
+    out = assemble(prepared.cutoff, prepared.roster, predictions, bundles, prepared.in_silence_population)
+    seconds["assemble"] = time.perf_counter() - clock
+    return finish(out, bundles, seconds, rows_in=len(prepared.roster))
+
+
+def finish(out: pd.DataFrame, bundles: Mapping[str, ModelBundle], seconds: dict[str, float], *,
+           rows_in: int) -> ScoreResult:
+    """Check rows in equal rows out and count the statuses."""
+    counts = {"rows_in": int(rows_in), "rows_out": int(len(out))}
+    counts.update({f"status.{s}": int((out["status"] == s).sum()) for s in STATUSES})
+    if counts["rows_in"] != counts["rows_out"]:
+        raise AssertionError(f"rows in {counts['rows_in']} != rows out {counts['rows_out']}")
+    versions = {t: f"{b.name}/{b.version}" for t, b in bundles.items()}
+    return ScoreResult(out, counts, seconds, versions)
+
+
+def write_scores(table: pd.DataFrame, out: str | os.PathLike[str], *, csv: bool = False) -> list[Path]:
+    """Write the score table atomically to ``out`` (Parquet), and beside it as CSV on request.
+
+    Each file is written to a temporary name in its folder and renamed, so a crash
+    leaves the old file or the new one, never part of one.
+    """
+    dest = Path(out)
+    written = [write_table(table, dest)]
+    if csv:
+        written.append(write_table(table, dest.with_suffix(".csv")))
+    return written
+
+
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "STATUSES",
+    "ModelBundle",
+    "ModelUnavailableError",
+    "Prepared",
+    "ScoreResult",
+    "assemble",
+    "predict",
+    "prepare",
+    "bundle_features",
+    "roster",
+    "score_members",
+    "write_scores",
+]
