@@ -420,3 +420,17 @@ def log_scoring_run(result: object, *, cutoff: str, out: str, experiment: str = 
                 tags[f"shequn.{role}_digest"] = file_digest(path)
         mlflow.set_tags(tags)
         return run.info.run_id
+
+
+def spark_udf(spark: object, bundle: ModelBundle, result_type: str) -> object:
+    """``mlflow.pyfunc.spark_udf`` of the registered version behind ``bundle``.
+
+    For :mod:`shequn_ml.spark`, so that mlflow is imported here only. The model is
+    addressed by version (``models:/<name>/<version>``), never by alias, so every
+    executor scores with the version the driver resolved.
+    """
+    if bundle.version == "local":
+        raise ModelUnavailableError(f"the {bundle.task} model is not registered: Spark scoring loads "
+                                    "models from the registry (models:/<name>/<version>)")
+    return mlflow.pyfunc.spark_udf(spark, f"models:/{bundle.name}/{bundle.version}",
+                                   result_type=result_type, env_manager="local")

@@ -57,3 +57,53 @@ def write_csv(tmp_path: Path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def logged_quickstart(tmp_path_factory):
+    """The quickstart on a small simulated world, logged into a temporary SQLite MLflow store.
+
+    Returns ``(result, info, uri, root)``: the :class:`~shequn_ml.experiment.ExperimentResult`,
+    the per-task logging info, the tracking URI and the temporary folder (artifacts under
+    ``root/mlruns``). Session-scoped, so the tracking and browser tests share one run.
+    """
+    import warnings
+
+    import mlflow
+    import yaml
+
+    from shequn_ml.experiment import load_experiment, run_experiment
+    from shequn_ml.simulate import SimulationConfig, simulate
+    from shequn_ml.tracking import log_experiment
+
+    root = tmp_path_factory.mktemp("mlflow-quickstart")
+    data = root / "data"
+    simulate(SimulationConfig(n_members=1200, n_groups=10, days=150, seed=5), data)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    spec_path = root / "experiment.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "quickstart-test",
+        "data": {"events": str(data / "events.parquet"), "members": str(data / "members.parquet"),
+                 "groups": str(data / "groups.parquet"), "truth": str(data)},
+        "features": str(REPO / "features" / "default.yaml"),
+        "models": {"silence": str(REPO / "models" / "silence.yaml"),
+                   "churn": str(REPO / "models" / "churn.yaml"),
+                   "kol": str(REPO / "models" / "kol.yaml")},
+        "mlflow": {"experiment": "quickstart-test", "tracking_uri": uri},
+    }))
+    cwd = Path.cwd()
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.simplefilter("ignore", category)
+        warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+        result = run_experiment(load_experiment(spec_path))
+        try:
+            os.chdir(root)  # the default artifact root (./mlruns) goes under the temporary folder
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                info = log_experiment(result, salt="test-salt", shap_rows=500)
+        finally:
+            os.chdir(cwd)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return result, info, uri, root

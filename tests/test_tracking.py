@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,42 +15,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::F
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory):
-    import mlflow
-
-    from shequn_ml.experiment import load_experiment, run_experiment
-    from shequn_ml.simulate import SimulationConfig, simulate
-    from shequn_ml.tracking import log_experiment
-
-    root = tmp_path_factory.mktemp("mlflow-quickstart")
-    data = root / "data"
-    simulate(SimulationConfig(n_members=1200, n_groups=10, days=150, seed=5), data)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    spec_path = root / "experiment.yaml"
-    spec_path.write_text(yaml.safe_dump({
-        "name": "quickstart-test",
-        "data": {"events": str(data / "events.parquet"), "members": str(data / "members.parquet"),
-                 "groups": str(data / "groups.parquet"), "truth": str(data)},
-        "features": str(REPO / "features" / "default.yaml"),
-        "models": {"silence": str(REPO / "models" / "silence.yaml"),
-                   "churn": str(REPO / "models" / "churn.yaml")},
-        "mlflow": {"experiment": "quickstart-test", "tracking_uri": uri},
-    }))
-    spec = load_experiment(spec_path)
-    result = run_experiment(spec)
-    cwd = Path.cwd()
-    try:
-        import os
-
-        os.chdir(root)  # the default artifact root (./mlruns) goes under the temporary folder
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            info = log_experiment(result, salt="test-salt", shap_rows=500)
-    finally:
-        os.chdir(cwd)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return result, info, uri, root
+def logged(logged_quickstart):
+    """The quickstart logged into a temporary SQLite store (``logged_quickstart`` in conftest.py)."""
+    return logged_quickstart
 
 
 def test_runs_params_and_metrics(logged):
@@ -62,8 +27,10 @@ def test_runs_params_and_metrics(logged):
     client = MlflowClient(uri, registry_uri=uri)
     exp = client.get_experiment_by_name("quickstart-test")
     runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 3  # the experiment's run and one per task
-    for task, logged_task in info.items():
+    assert len(runs) == 4  # the experiment's run and one per task
+    assert set(info) == {"silence", "churn", "kol"}
+    for task in ("silence", "churn"):
+        logged_task = info[task]
         run = client.get_run(logged_task.run_id)
         assert run.data.params["task"] == task
         assert run.data.params["horizon_days"] == "14.0"
@@ -75,6 +42,36 @@ def test_runs_params_and_metrics(logged):
         assert "validation.roc_auc" in metrics and "lightgbm.auc_vs_oracle" in metrics
         digest = run.inputs.dataset_inputs[0].dataset.digest
         assert len(digest) == 16 and run.data.tags["shequn.events_digest"] == digest
+
+
+def test_kol_run_metrics_candidates_and_model(logged):
+    from mlflow import MlflowClient
+
+    from shequn_ml.tracking import load_champion
+
+    result, info, uri, root = logged
+    client = MlflowClient(uri, registry_uri=uri)
+    run = client.get_run(info["kol"].run_id)
+    assert run.data.params["task"] == "kol" and run.data.params["horizon_days"] == "28.0"
+    metrics = run.data.metrics
+    for model in ("lightgbm_ranker", "message_count", "pagerank", "oracle"):
+        assert 0 <= metrics[f"{model}.ndcg_at_10"] <= 1, model
+    assert metrics["lightgbm_ranker.ndcg_at_10"] == pytest.approx(
+        result.kol.table.loc["lightgbm_ranker", "ndcg@10"])
+    assert metrics["validation.ndcg_at_10"] == pytest.approx(result.kol.model.best_score_["ndcg@10"])
+    names = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert names == {"plots/shap_beeswarm.png", "plots/shap_bar.png"}
+    tables = Path(client.download_artifacts(run.info.run_id, "tables", str(root / "dl-kol")))
+    cand = pd.read_csv(tables / "test_candidates.csv")
+    assert cand["member_id"].astype(str).str.fullmatch(r"[0-9a-f]{16}").all()
+    assert len(cand) == len(result.kol.candidates)
+    model = load_champion(info["kol"].model_name, tracking_uri=uri)
+    X = result.kol.test_frame[list(result.kol.model.feature_names_in_)].head(50)
+    out = model.predict(X)
+    np.testing.assert_allclose(out["score"].to_numpy(), result.kol.model.predict(X), atol=1e-12)
+    assert out["reason_1"].str.len().gt(0).any()
+    # the KOL-only columns have reason templates, not "name = value"
+    assert not out[["reason_1", "reason_2", "reason_3"]].stack().str.contains(r"^\w+ = ", regex=True).any()
 
 
 def test_artifacts_plots_open_as_images_and_ids_are_pseudonymised(logged):
@@ -107,7 +104,8 @@ def test_registered_champion_predicts_like_the_in_memory_model(logged):
     from shequn_ml.tracking import load_champion
 
     result, info, uri, _ = logged
-    for task, logged_task in info.items():
+    for task in ("silence", "churn"):
+        logged_task = info[task]
         assert logged_task.model_version == "1" and logged_task.became_champion
         model = load_champion(logged_task.model_name, tracking_uri=uri)
         r = result.tasks[task]
@@ -129,10 +127,10 @@ def test_champion_moves_only_to_a_better_version(logged):
     v1 = client.get_model_version(name, "1")
     current = float(v1.tags["validation.roc_auc"])
     v2 = client.create_model_version(name, source=v1.source, run_id=v1.run_id)
-    assert _maybe_promote(name, str(v2.version), current - 0.01) == ("1", False)
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current - 0.01) == ("1", False)
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == "1"
-    assert _maybe_promote(name, str(v2.version), current) == ("1", False)  # a tie does not move it
-    assert _maybe_promote(name, str(v2.version), current + 0.01) == (str(v2.version), True)
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current) == ("1", False)  # a tie stays
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.01) == (str(v2.version), True)
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == str(v2.version)
 
 
@@ -147,6 +145,7 @@ def test_only_tracking_imports_mlflow_and_the_core_runs_without_it():
     assert importers == ["shequn_ml/tracking.py"]
     code = ("import sys; sys.modules['mlflow'] = None\n"
             "import shequn_ml.evaluation, shequn_ml.experiment, shequn_ml.explain, shequn_ml.plots\n"
+            "import shequn_ml.scoring, shequn_ml.batch, shequn_ml.spark\n"
             "import shequn_ml.cli; print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

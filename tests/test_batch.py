@@ -1,0 +1,128 @@
+"""The nightly job end to end (shequn_ml/batch.py through `shequn-ml score`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shequn_ml.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+CUTOFF = "2024-06-20"
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
+                                        "ignore::UserWarning")
+
+
+def _score(uri: str, out: Path, *extra: str) -> int:
+    return main(["score", "--events", str(SAMPLE / "events.parquet"),
+                 "--members", str(SAMPLE / "members.parquet"), "--groups", str(SAMPLE / "groups.parquet"),
+                 "--cutoff", CUTOFF, "--out", str(out), "--tracking-uri", uri, "--quiet", *extra])
+
+
+@pytest.fixture(scope="module")
+def first_run(logged_quickstart, tmp_path_factory):
+    uri = logged_quickstart[2]
+    out = tmp_path_factory.mktemp("score") / "scores.parquet"
+    assert _score(uri, out, "--csv") == 0
+    return uri, out
+
+
+def test_the_job_writes_every_member_once_and_logs_the_run(first_run):
+    from mlflow import MlflowClient
+
+    from shequn_ml.scoring import OUTPUT_COLUMNS
+
+    uri, out = first_run
+    table = pd.read_parquet(out)
+    assert list(table.columns) == OUTPUT_COLUMNS
+    members = pd.read_parquet(SAMPLE / "members.parquet")
+    events = pd.read_parquet(SAMPLE / "events.parquet", columns=["ts", "group_id", "member_id"])
+    acted = events.loc[events["ts"] < pd.Timestamp(CUTOFF, tz="UTC"), ["group_id", "member_id"]]
+    roster = pd.concat([members[["group_id", "member_id"]], acted]).drop_duplicates()
+    assert len(table) == len(roster)
+    assert not table.duplicated(["group_id", "member_id"]).any()
+    csv = pd.read_csv(out.with_suffix(".csv"))
+    assert len(csv) == len(table) and list(csv.columns) == OUTPUT_COLUMNS
+    client = MlflowClient(uri, registry_uri=uri)
+    exp = client.get_experiment_by_name("shequn-scoring")
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
+    run = runs[0]
+    assert run.data.params["cutoff"] == CUTOFF
+    assert run.data.metrics["rows.rows_out"] == len(table)
+    assert run.data.metrics["rows.status.scored"] == (table["status"] == "scored").sum()
+    assert run.data.params["model.kol"] == table["kol_model_version"].iloc[0]
+    assert "seconds.features" in run.data.metrics
+    assert run.data.tags["shequn.output_digest"]
+
+
+def test_a_rerun_is_byte_identical(first_run, tmp_path):
+    uri, out = first_run
+    again = tmp_path / "again.parquet"
+    assert _score(uri, again, "--no-log") == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_a_bad_alias_or_store_is_one_line_and_exit_2(first_run, tmp_path, capsys):
+    uri, _ = first_run
+    out = tmp_path / "never.parquet"
+    assert _score(uri, out, "--model-alias", "no-such-alias") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no-such-alias" in err and "shequn-silence" in err
+    assert _score(f"sqlite:///{tmp_path / 'missing.db'}", out) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err
+    assert not out.exists()
+
+
+def test_bad_input_is_refused_before_any_work(first_run, tmp_path, capsys):
+    uri, _ = first_run
+    bad = tmp_path / "events.csv"
+    bad.write_text("ts,group_id,member_id,event_type\n2024-01-01,g1,u1,message\nyesterday,g1,u2,message\n")
+    out = tmp_path / "never.parquet"
+    code = main(["score", "--events", str(bad), "--cutoff", CUTOFF, "--out", str(out),
+                 "--tracking-uri", f"sqlite:///{tmp_path / 'missing.db'}", "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    # the validation message (file, column, row), not the missing store: input is checked first
+    assert "events.csv" in err and "'ts'" in err and "yesterday" in err
+    assert not out.exists()
+
+
+def test_a_process_killed_mid_write_leaves_the_old_file(tmp_path):
+    out = tmp_path / "scores.parquet"
+    old = pd.DataFrame({"group_id": ["g"], "member_id": ["old"], "silence_risk": [0.5]})
+    old.to_parquet(out)
+    before = out.read_bytes()
+    script = textwrap.dedent(f"""
+        import os, signal
+        import pandas as pd
+        import pyarrow.parquet as pq
+        from shequn_ml.scoring import write_scores
+
+        real = pq.write_table
+
+        def write_then_die(table, where, **kw):
+            real(table.slice(0, len(table) // 2), where, **kw)  # half the rows reach the disk
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        pq.write_table = write_then_die
+        big = pd.DataFrame({{"group_id": ["g"] * 100_000, "member_id": [str(i) for i in range(100_000)],
+                            "silence_risk": 0.1}})
+        write_scores(big, {str(out)!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    assert out.read_bytes() == before  # the old table, whole
+    assert pd.read_parquet(out)["member_id"].tolist() == ["old"]
+    fresh = tmp_path / "fresh.parquet"
+    proc = subprocess.run([sys.executable, "-c", script.replace(str(out), str(fresh))],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9
+    assert not fresh.exists()  # no half-written file under the real name

@@ -1,0 +1,184 @@
+"""The batch scoring core (shequn_ml/scoring.py): rows in equal rows out, statuses, scores, reasons."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shequn_ml import schema
+from shequn_ml.io import read_events, read_groups, read_members
+from shequn_ml.scoring import OUTPUT_COLUMNS, STATUSES, ModelBundle, score_members
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
+                                        "ignore::UserWarning:mlflow")
+
+CUTOFF = pd.Timestamp("2024-05-01", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def bundles(logged_quickstart):
+    """In-memory bundles of the quickstart's fitted models (no registry)."""
+    result = logged_quickstart[0]
+    out = {task: ModelBundle(task, r.models["lightgbm"], result.feature_spec,
+                             result.model_specs[task].label, f"shequn-{task}", "test")
+           for task, r in result.tasks.items()}
+    out["kol"] = ModelBundle("kol", result.kol.model, result.feature_spec, result.kol_spec.label,
+                             "shequn-kol", "test")
+    return out
+
+
+@pytest.fixture(scope="module")
+def world(logged_quickstart):
+    """The quickstart's simulated world, plus the awkward members a nightly job meets.
+
+    Added to the members table: a cold-start member (joined a live group before the
+    cutoff, no event), a member who joins after the cutoff, and two members of an
+    empty group (a group in the groups table with no event at all).
+    """
+    root = logged_quickstart[3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        events = read_events(root / "data" / "events.parquet")
+        members_raw = pd.read_parquet(root / "data" / "members.parquet")
+        groups_raw = pd.read_parquet(root / "data" / "groups.parquet")
+    live = str(events["group_id"].iloc[0])
+    extra = pd.DataFrame({
+        "member_id": ["cold_start", "future_joiner", "empty_1", "empty_2"],
+        "group_id": [live, live, "g_empty", "g_empty"],
+        "joined_at": pd.to_datetime(["2024-04-20", "2024-05-10", "2024-04-01", "2024-06-01"], utc=True),
+    })
+    members_raw = pd.concat([members_raw, extra], ignore_index=True)
+    g = groups_raw.iloc[[0]].copy()
+    g["group_id"] = "g_empty"
+    groups_raw = pd.concat([groups_raw, g], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return events, read_members(members_raw), read_groups(groups_raw)
+
+
+@pytest.fixture(scope="module")
+def scored(world, bundles):
+    events, members, groups = world
+    return score_members(events, CUTOFF, bundles, members=members, groups=groups)
+
+
+def _independent_statuses(events: pd.DataFrame, members: pd.DataFrame) -> pd.Series:
+    """Expected status of every (group, member), computed with plain pandas."""
+    before = events.loc[events["ts"] < CUTOFF].sort_values("ts", kind="stable")
+    last = before.groupby(["group_id", "member_id"], observed=True)["event_type"].agg(
+        lambda s: s.iloc[-1]).astype(str)
+    exits = set(schema.EXIT_EVENT_TYPES)
+    status = {(str(g), str(m)): ("left_before_cutoff" if t in exits else "scored")
+              for (g, m), t in last.items()}
+    active_groups = set(before["group_id"].astype(str))
+    for row in members.itertuples():
+        key = (str(row.group_id), str(row.member_id))
+        if key in status:
+            continue
+        if pd.isna(row.joined_at) or row.joined_at >= CUTOFF:
+            status[key] = "not_joined_by_cutoff"
+        elif key[0] not in active_groups:
+            status[key] = "no_usable_history"
+        else:
+            status[key] = "scored"
+    return pd.Series(status).sort_index()
+
+
+def test_rows_in_equal_rows_out_with_a_stated_status(world, scored):
+    events, members, _ = world
+    table = scored.table
+    assert list(table.columns) == OUTPUT_COLUMNS
+    expected = _independent_statuses(events, members)
+    assert len(table) == len(expected) == scored.counts["rows_in"] == scored.counts["rows_out"]
+    got = table.set_index(["group_id", "member_id"])["status"].sort_index()
+    got.index = got.index.to_flat_index()
+    assert got.to_dict() == expected.to_dict()
+    assert set(table["status"]) <= set(STATUSES)
+    by_member = table.set_index("member_id")
+    assert by_member.loc["cold_start", "status"] == "scored"
+    assert by_member.loc["future_joiner", "status"] == "not_joined_by_cutoff"
+    assert by_member.loc["empty_1", "status"] == "no_usable_history"
+    assert by_member.loc["empty_2", "status"] == "not_joined_by_cutoff"
+    assert (table.loc[table["status"] != "scored", "note"].str.len() > 0).all()
+    assert sum(scored.counts[f"status.{s}"] for s in STATUSES) == len(table)
+    assert not table.duplicated(["group_id", "member_id"]).any()
+
+
+def test_scores_are_the_models_own_and_missing_only_with_a_reason(world, bundles, scored):
+    from shequn_ml.features import build_features
+    from shequn_ml.labels import silence_population
+
+    events, members, groups = world
+    table = scored.table.set_index(["group_id", "member_id"])
+    is_scored = table["status"] == "scored"
+    assert table.loc[is_scored, "churn_risk"].between(0, 1).all()
+    assert table.loc[is_scored, "kol_score"].notna().all()
+    assert table.loc[~is_scored, ["silence_risk", "churn_risk", "kol_score"]].isna().all().all()
+    features = build_features(events, [CUTOFF], bundles["churn"].feature_spec, members=members,
+                              groups=groups)
+    keys = pd.MultiIndex.from_frame(features[["group_id", "member_id"]].astype(str))
+    X = features[bundles["churn"].feature_names]
+    np.testing.assert_allclose(table.loc[keys, "churn_risk"].to_numpy(),
+                               bundles["churn"].estimator.predict_proba(X)[:, 1], atol=1e-12)
+    pop = silence_population(events, [CUTOFF], members=members, groups=groups)
+    inside = pd.MultiIndex.from_frame(pop.loc[pop["in_population"], ["group_id", "member_id"]].astype(str))
+    outside = pd.MultiIndex.from_frame(pop.loc[~pop["in_population"], ["group_id", "member_id"]].astype(str))
+    assert table.loc[inside, "silence_risk"].between(0, 1).all()
+    assert table.loc[outside, "silence_risk"].isna().all()
+    assert table.loc[outside, "note"].str.contains("already silent").all()
+    assert len(inside) > 0 and len(outside) > 0
+
+
+def test_reasons_and_kol_ranks(scored):
+    table = scored.table
+    s = table.loc[table["status"] == "scored"]
+    assert (s["churn_reason_1"].str.len() > 0).mean() > 0.9
+    assert s["churn_reason_1"].str.contains(" / ").all()  # English / 中文
+    with_silence = s.loc[s["silence_risk"].notna()]
+    assert (with_silence["silence_reason_1"].str.len() > 0).mean() > 0.9
+    assert (table.loc[table["status"] != "scored", [f"kol_reason_{i}" for i in (1, 2, 3)]] == "").all().all()
+    for _, grp in s.groupby("group_id"):
+        ranks = grp["kol_rank_in_group"].to_numpy(dtype=int)
+        assert sorted(ranks) == list(range(1, len(grp) + 1))
+        order = grp.sort_values("kol_rank_in_group")["kol_score"].to_numpy()
+        assert (np.diff(order) <= 0).all()
+    assert table.loc[table["status"] != "scored", "kol_rank_in_group"].isna().all()
+    assert set(table["silence_model_version"]) == {"shequn-silence/test"}
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 20 * 24), st.sampled_from(["message", "leave", "join", "reply"])),
+                min_size=1, max_size=30))
+def test_events_at_or_after_the_cutoff_change_nothing(world, bundles, scored, later):
+    events, members, groups = world
+    keys = scored.table[["group_id", "member_id"]]
+    picks = keys.sample(len(later), replace=True, random_state=len(later)).reset_index(drop=True)
+    extra = pd.DataFrame({
+        "ts": [CUTOFF + pd.Timedelta(hours=h) for h, _ in later],
+        "group_id": picks["group_id"], "member_id": picks["member_id"],
+        "event_type": [e for _, e in later], "event_id": [f"late-{i}" for i in range(len(later))],
+    })
+    raw = pd.concat([events.astype({c: object for c in events.columns if c != "ts"}), extra],
+                    ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        more = read_events(raw)
+    again = score_members(more, CUTOFF, {"churn": bundles["churn"], "kol": bundles["kol"]},
+                          members=members, groups=groups)
+    cols = ["group_id", "member_id", "status", "churn_risk", "kol_score", "kol_rank_in_group",
+            "churn_reason_1", "kol_reason_1"]
+    pd.testing.assert_frame_equal(again.table[cols], scored.table[cols])
+
+
+def test_bad_bundles_are_refused(bundles):
+    from shequn_ml.models.spec import LabelSpec
+
+    with pytest.raises(ValueError, match="unknown task"):
+        score_members(pd.DataFrame(), CUTOFF, {"loyalty": bundles["churn"]})
+    with pytest.raises(TypeError, match="needs a KolLabelSpec"):
+        ModelBundle("kol", bundles["kol"].estimator, bundles["kol"].feature_spec, LabelSpec())
