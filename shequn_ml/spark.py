@@ -1,0 +1,308 @@
+"""Scale-out scoring on Apache Spark, with the same per-group code as the pandas engine.
+
+Every feature of :mod:`shequn_ml.features` is a pure function of one group's events
+(plus the member's cross-group count ``groups_in``, joined afterwards), so Spark
+runs the pandas engine's own stages per group and adds no second implementation:
+
+1. ``events.groupBy("group_id").cogroup(members.groupBy("group_id")).applyInPandas``
+   runs :func:`shequn_ml.scoring.prepare` on each group: the roster with its
+   statuses, the features every model reads, the silence population;
+2. ``groups_in`` is recounted across groups (a window over ``member_id``);
+3. each model scores through ``mlflow.pyfunc.spark_udf`` (obtained from
+   :func:`shequn_ml.tracking.spark_udf`, the only module that imports mlflow),
+   returning the score and three reasons as a struct;
+4. ``groupBy("group_id").applyInPandas`` runs :func:`shequn_ml.scoring.assemble`
+   per group (statuses, notes, ``kol_rank_in_group``);
+5. the table is written by Spark as one Parquet file (and CSV on request) into a
+   temporary folder beside the output, and renamed into place.
+
+Set ``PYSPARK_PYTHON`` (done by :func:`spark_session`) so workers run this
+interpreter. Java 17 or newer must be on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shequn_ml.features.snapshots import to_cutoff
+from shequn_ml.scoring import (
+    KEY,
+    N_REASONS,
+    OUTPUT_COLUMNS,
+    TASKS,
+    ModelBundle,
+    ScoreResult,
+    assemble,
+    finish,
+    prepare,
+)
+
+#: Spark DDL of the output table (the columns of :data:`shequn_ml.scoring.OUTPUT_COLUMNS`).
+OUTPUT_SCHEMA = ", ".join(
+    f"{c} {'timestamp' if c == 'cutoff' else 'double' if c in ('silence_risk', 'churn_risk', 'kol_score') else 'long' if c == 'kol_rank_in_group' else 'string'}"  # noqa: E501
+    for c in OUTPUT_COLUMNS)
+PRED_SCHEMA = "score double, " + ", ".join(f"reason_{i} string" for i in range(1, N_REASONS + 1))
+
+
+def spark_session(master: str = "local[2]", app_name: str = "shequn-ml", **conf: str):
+    """A Spark session for scoring: UTC, no UI, workers on this interpreter.
+
+    Parameters
+    ----------
+    master : str, default "local[2]"
+    app_name : str
+    **conf
+        Extra Spark settings (``spark.driver.memory="4g"``, ...); dots as given.
+    """
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "8")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+               .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC"))
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    return builder.getOrCreate()
+
+
+def _for_arrow(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain object arrays: PySpark's Arrow path cannot take pandas 3's
+    Arrow-backed ``str`` columns (chunked arrays) from a UDF."""
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.StringDtype) or df[c].dtype == object:
+            df[c] = pd.Series(df[c].to_numpy(dtype=object), index=df.index, dtype=object)
+    return df
+
+
+def _feature_columns(bundles: Mapping[str, ModelBundle]) -> list[str]:
+    cols: list[str] = []
+    for b in bundles.values():
+        cols += [c for c in b.feature_names if c not in cols]
+    return cols
+
+
+def _prepare_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle], groups: pd.DataFrame | None,
+                   columns: list[str]) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
+    """The per-group function of stage 1: raw rows of one group in, long feature rows out."""
+
+    def run(ev_raw: pd.DataFrame, mem_raw: pd.DataFrame) -> pd.DataFrame:
+        from shequn_ml.io import read_events, read_groups, read_members
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            members = read_members(mem_raw) if len(mem_raw) else None
+            group_id = (ev_raw["group_id"].iloc[0] if len(ev_raw) else mem_raw["group_id"].iloc[0])
+            side = None
+            if groups is not None:
+                mine = groups.loc[groups["group_id"].astype(str) == str(group_id)]
+                side = read_groups(mine) if len(mine) else None
+            if len(ev_raw):
+                events = read_events(ev_raw)
+                prep = prepare(events, cutoff, bundles, members=members, groups=side)
+                roster = prep.roster
+                feats = next(iter(prep.features.values()))
+                for f in prep.features.values():
+                    if len(f.columns) > len(feats.columns):
+                        feats = f
+                pop = prep.in_silence_population
+            else:  # a group with members but no events: nobody can be scored
+                joined = members["joined_at"] if members is not None and "joined_at" in members else None
+                roster = pd.DataFrame({"group_id": mem_raw["group_id"].astype(str).to_numpy(dtype=object),
+                                       "member_id": mem_raw["member_id"].astype(str).to_numpy(dtype=object)})
+                ok = (joined.notna() & (joined < cutoff)).to_numpy() if joined is not None else False
+                roster["status"] = np.where(ok, "no_usable_history", "not_joined_by_cutoff")
+                roster = roster.drop_duplicates(KEY)
+                feats, pop = pd.DataFrame(columns=KEY), None
+        out = roster[KEY + ["status"]].copy()
+        keys = pd.MultiIndex.from_frame(out[KEY].astype(str))
+        if len(feats):
+            f = feats.set_index(pd.MultiIndex.from_frame(feats[KEY].astype(str)))
+            for c in columns:
+                out[c] = f[c].reindex(keys).to_numpy(dtype=float) if c in f.columns else np.nan
+        else:
+            for c in columns:
+                out[c] = np.nan
+        if pop is not None:
+            flags = pop.set_index(KEY)["in_population"].reindex(keys)
+            out["in_population"] = flags.fillna(False).to_numpy(dtype=bool)
+        else:
+            out["in_population"] = False
+        return _for_arrow(out[KEY + ["status", "in_population"] + columns].copy())
+
+    return run
+
+
+def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle]
+                    ) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The per-group function of stage 4: scored long rows in, output rows out."""
+
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        roster = pdf[KEY + ["status"]].astype({"group_id": str, "member_id": str})
+        preds = {}
+        for task in bundles:
+            has = pdf[f"{task}__score"].notna().to_numpy()
+            part = pdf.loc[has]
+            preds[task] = pd.DataFrame({
+                "group_id": part["group_id"].astype(str).to_numpy(dtype=object),
+                "member_id": part["member_id"].astype(str).to_numpy(dtype=object),
+                "score": part[f"{task}__score"].to_numpy(dtype=float),
+                **{f"reason_{i}": part[f"{task}__reason_{i}"].fillna("").to_numpy(dtype=object)
+                   for i in range(1, N_REASONS + 1)}})
+        scored = pdf["status"].to_numpy() == "scored"
+        pop = pd.DataFrame({"group_id": pdf.loc[scored, "group_id"].astype(str),
+                            "member_id": pdf.loc[scored, "member_id"].astype(str),
+                            "in_population": pdf.loc[scored, "in_population"].to_numpy(dtype=bool)})
+        out = assemble(cutoff, roster, preds, bundles, pop if "silence" in bundles else None)
+        out["cutoff"] = out["cutoff"].dt.tz_convert(None)
+        return _for_arrow(out)
+
+    return run
+
+
+def _read(spark, path: str | os.PathLike[str]):
+    p = str(path)
+    if p.lower().endswith(".csv"):
+        return spark.read.csv(p, header=True)
+    return spark.read.parquet(p)
+
+
+def _write_one_file(df, out: Path, fmt: str) -> Path:
+    """Write ``df`` as one file through Spark into a temporary folder, then rename it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".spark", dir=out.parent))
+    try:
+        target = tmp / "table"
+        writer = df.repartition(1).sortWithinPartitions(*KEY).write.mode("overwrite")
+        if fmt == "csv":
+            writer.option("header", True).csv(str(target))
+        else:
+            writer.parquet(str(target))
+        parts = sorted(target.glob(f"part-*.{'csv' if fmt == 'csv' else 'parquet'}")) or \
+            sorted(target.glob("part-*"))
+        if len(parts) != 1:
+            raise RuntimeError(f"Spark wrote {len(parts)} part files into {target}, expected 1")
+        os.replace(parts[0], out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def score_members_spark(
+    events: str | os.PathLike[str],
+    cutoff: object,
+    bundles: Mapping[str, ModelBundle],
+    *,
+    members: str | os.PathLike[str] | None = None,
+    groups: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    csv: bool = False,
+    spark=None,
+    progress: Callable[[str], None] | None = None,
+) -> ScoreResult:
+    """:func:`shequn_ml.scoring.score_members` on Spark, reading and writing through Spark.
+
+    Parameters
+    ----------
+    events, members, groups : path
+        Input files (Parquet or CSV), read by Spark; validate them first
+        (``shequn-ml validate``; ``shequn-ml score`` does).
+    cutoff : date-like
+    bundles : mapping task -> ModelBundle
+        Registered models (their ``name``/``version`` address ``models:/name/version``
+        for ``spark_udf``), e.g. from :func:`shequn_ml.tracking.load_bundle`.
+    out : path, optional
+        Where Spark writes the table (one Parquet file, renamed into place); CSV
+        beside it with ``csv=True``.
+    spark : SparkSession, optional
+        Default :func:`spark_session`.
+    progress : callable, optional
+        Called with each stage name.
+
+    Returns
+    -------
+    ScoreResult
+        ``table`` collected to pandas, in the pandas engine's column order.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    from shequn_ml.tracking import spark_udf
+
+    say = progress or (lambda stage: None)
+    cut = to_cutoff(cutoff)
+    spark = spark or spark_session()
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    say("roster")
+    ev = _read(spark, events)
+    if members:
+        mem = _read(spark, members)
+    else:
+        mem = spark.createDataFrame([], "group_id string, member_id string")
+    gt = None
+    if groups:
+        gt = _read(spark, groups).toPandas()
+    columns = _feature_columns(bundles)
+    schema = ", ".join(["group_id string", "member_id string", "status string", "in_population boolean"]
+                       + [f"`{c}` double" for c in columns])
+    say("features")
+    long = (ev.groupBy("group_id").cogroup(mem.groupBy("group_id"))
+            .applyInPandas(_prepare_group(cut, bundles, gt, columns), schema=schema))
+    if "groups_in" in columns:
+        w = Window.partitionBy("member_id")
+        scored_flag = (F.col("status") == "scored").cast("double")
+        long = long.withColumn("groups_in", F.when(F.col("status") == "scored",
+                                                   F.sum(scored_flag).over(w)))
+    long = long.cache()
+    n_in = long.count()
+    seconds["features"] = time.perf_counter() - clock
+    for task in TASKS:
+        if task not in bundles:
+            continue
+        say(f"score {task}")
+        b = bundles[task]
+        udf = spark_udf(spark, b, PRED_SCHEMA)
+        cond = F.col("status") == "scored"
+        if task == "silence":
+            cond = cond & F.col("in_population")
+        pred = F.when(cond, udf(F.struct(*[F.col(f"`{c}`") for c in b.feature_names])))
+        long = long.withColumn(f"{task}__pred", pred)
+        long = long.withColumn(f"{task}__score", F.col(f"{task}__pred.score"))
+        for i in range(1, N_REASONS + 1):
+            long = long.withColumn(f"{task}__reason_{i}", F.col(f"{task}__pred.reason_{i}"))
+        long = long.drop(f"{task}__pred")
+    clock = time.perf_counter()
+    table = (long.groupBy("group_id").applyInPandas(_assemble_group(cut, bundles), schema=OUTPUT_SCHEMA))
+    say("write")
+    if out is not None:
+        dest = _write_one_file(table, Path(out), "parquet")
+        result_pdf = pd.read_parquet(dest)
+        if csv:
+            _write_one_file(table, Path(out).with_suffix(".csv"), "csv")
+    else:
+        result_pdf = table.toPandas()
+    seconds["score_and_write"] = time.perf_counter() - clock
+    long.unpersist()
+    result_pdf["cutoff"] = pd.to_datetime(result_pdf["cutoff"]).dt.tz_localize("UTC") \
+        if result_pdf["cutoff"].dt.tz is None else result_pdf["cutoff"]
+    result_pdf["kol_rank_in_group"] = result_pdf["kol_rank_in_group"].astype("Int64")
+    result_pdf = result_pdf.sort_values(KEY, kind="stable").reset_index(drop=True)[OUTPUT_COLUMNS]
+    return finish(result_pdf, bundles, seconds, rows_in=n_in)
+
+
+__all__ = ["OUTPUT_SCHEMA", "score_members_spark", "spark_session"]
