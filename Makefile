@@ -9,12 +9,12 @@ SAMPLE  = data/sample
 
 .PHONY: demo test lint bench-validate clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev]' \
-	  || $(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev,spark]' \
+	  || $(BIN)/python -m pip install -e '.[dev,spark]'
 	touch $(STAMP)
 
 ## demo: the main job on the embedded default: validate the committed sample, then train,

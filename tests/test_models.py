@@ -151,3 +151,69 @@ def test_model_spec_files_load_and_build(tmp_path):
     assert f"{bad}: " in str(info.value)
     assert "key 'params.num_leafs': Extra inputs are not permitted" in str(info.value)
     assert "key 'params.learning_rate': Input should be greater than 0" in str(info.value)
+
+
+# ---------------------------------------------------------------- calibration maps
+def _distorted(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Raw scores distorted the way class weighting and trees distort them: odds x3,
+    then bent more near 0 than near 1; labels drawn from the true probabilities."""
+    q = rng.uniform(0.02, 0.98, n)
+    odds = 3 * q / (1 - q)
+    return (odds / (1 + odds)) ** 0.7, (rng.random(n) < q).astype(int)
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "beta", "isotonic"])
+def test_each_calibration_map_is_monotone_and_undoes_a_known_distortion(method):
+    from shequn_ml.models._classifier import fit_calibrator
+
+    rng = np.random.default_rng(0)
+    raw, y = _distorted(5000, rng)
+    raw_held, y_held = _distorted(100_000, rng)
+    assert expected_calibration_error(y_held, raw_held) > 0.2
+    cal = fit_calibrator(method, raw, y)
+    assert expected_calibration_error(y_held, cal.predict(raw_held)) < 0.02
+    grid = np.linspace(0, 1, 2001)
+    assert (np.diff(cal.predict(grid)) >= 0).all(), "calibration must never reorder members"
+
+
+def test_beta_calibration_stays_non_decreasing_when_the_data_is_not():
+    from shequn_ml.models._classifier import LogisticCalibrator
+
+    rng = np.random.default_rng(1)
+    p = rng.random(20_000)
+    grid = np.linspace(0, 1, 2001)
+    hump = (rng.random(len(p)) < 4 * p * (1 - p)).astype(int)  # rises, then falls
+    c = LogisticCalibrator("beta").fit(p, hump)
+    assert (c.coef_ >= 0).all() and c.coef_[1] == 0  # the falling part is dropped, not fitted
+    assert (np.diff(c.predict(grid)) >= 0).all()
+    falling = (rng.random(len(p)) < 1 - p).astype(int)
+    for kind in ("beta", "sigmoid"):
+        c = LogisticCalibrator(kind).fit(p, falling)
+        q = c.predict(grid)
+        assert (c.coef_ == 0).all() and np.allclose(q, falling.mean()), kind  # the base rate
+
+
+def test_auto_calibration_picks_the_best_cross_validated_map(data):
+    Xtr, ytr, Xva, yva, _, _ = data
+    X_held, y_held = synthetic(40_000, 1)  # a large held-out fold from the same world
+    m = SilenceModel(random_state=1).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    assert m.get_params()["calibration"] == "auto"
+    scores = m.calibration_cv_log_loss_
+    assert set(scores) == {"sigmoid", "beta", "isotonic"}
+    assert m.calibration_method_ == min(scores, key=scores.get)
+    p = m.predict_proba(X_held)[:, 1]
+    order = np.argsort(m.decision_function(X_held), kind="stable")
+    assert (np.diff(p[order]) >= 0).all(), "calibrated risk must be monotone in the raw score"
+    raw = SilenceModel(random_state=1, calibration=None).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    ece_raw = expected_calibration_error(y_held, raw.predict_proba(X_held)[:, 1])
+    ece_cal = expected_calibration_error(y_held, p)
+    assert ece_cal < 0.025 and ece_cal < ece_raw / 2, (ece_cal, ece_raw)
+
+
+def test_auto_calibration_on_a_tiny_validation_fold_uses_the_simplest_map(data):
+    Xtr, ytr, Xva, yva, _, _ = data
+    yva = np.asarray(yva)
+    few = np.r_[np.flatnonzero(yva == 1)[:3], np.flatnonzero(yva == 0)[:40]]
+    m = SilenceModel(n_estimators=30, early_stopping_rounds=None).fit(
+        Xtr, ytr, X_val=Xva.iloc[few], y_val=yva[few])
+    assert m.calibration_method_ == "sigmoid" and m.calibrated_

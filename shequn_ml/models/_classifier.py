@@ -10,19 +10,49 @@ Why calibrate
 -------------
 Class weighting (``class_weight="balanced"``) helps the trees find the rare class
 but inflates its probabilities. An operator reading "silence risk 0.8" needs that
-to mean 8 in 10; isotonic regression fitted on the validation fold, later in time
-than the training cutoffs, restores it. Expected calibration error is measured on
-the test fold, which neither step saw.
+to mean 8 in 10; a monotone map from the trees' probability to the observed rate,
+fitted on the validation fold (later in time than the training cutoffs), restores
+it. Expected calibration error is measured on the test fold, which neither step saw.
+
+Which map
+---------
+``calibration`` names it:
+
+- ``"sigmoid"``: Platt scaling, ``logit(q) = a * logit(p) + c`` (2 parameters).
+  Reweighting classes shifts the log-odds of a well-fitted model by a constant,
+  which this map undoes exactly.
+- ``"beta"``: beta calibration (Kull, Silva Filho and Flach, AISTATS 2017),
+  ``logit(q) = a * ln(p) - b * ln(1 - p) + c`` with ``a, b >= 0`` (3 parameters):
+  the sigmoid map when ``a == b``, and the identity at ``a = b = 1, c = 0``; it also
+  fits distortions that differ near 0 and near 1, as trees' scores often do.
+- ``"isotonic"``: isotonic regression, any non-decreasing step function. The most
+  flexible, and the noisiest when the validation fold is small: on the committed
+  sample's silence task (2,050 validation rows) its cross-validated log-loss there
+  was 0.509, against 0.483 for the sigmoid map.
+- ``"auto"`` (default): the one of the three with the lowest 5-fold
+  cross-validated log-loss on the validation fold, refitted on the whole fold.
+  Small folds get a parametric map, large ones (hundreds of thousands of rows) can
+  afford isotonic. The choice and every candidate's score are kept
+  (``calibration_method_``, ``calibration_cv_log_loss_``). Log-loss, a proper
+  scoring rule, chooses, not the expected calibration error that is reported.
+
+Every map is non-decreasing in the raw score, so calibration never reorders members
+(AUC and the top decile are those of the trees; ties may be added by isotonic).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from shequn_ml.models._validation import check_binary, check_frame
@@ -44,7 +74,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         reg_lambda: float = 1.0,
         class_weight: str | None = "balanced",
         early_stopping_rounds: int | None = 50,
-        calibration: str | None = "isotonic",
+        calibration: str | None = "auto",
         random_state: int = 0,
         n_jobs: int = 2,
     ) -> None:
@@ -83,9 +113,10 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         self
         """
         name = type(self).__name__
-        if self.calibration not in (None, "isotonic", "sigmoid"):
-            raise ValueError(f"The 'calibration' parameter of {name} must be 'isotonic', 'sigmoid' "
-                             f"or None. Got {self.calibration!r} instead.")
+        if self.calibration not in (None, *CALIBRATIONS):
+            raise ValueError(f"The 'calibration' parameter of {name} must be one of "
+                             f"{', '.join(repr(c) for c in CALIBRATIONS)} or None. "
+                             f"Got {self.calibration!r} instead.")
         X = check_frame(X, where=f"{name}.fit")
         y = check_binary(y, len(X), where=f"{name}.fit")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -119,14 +150,17 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         self.best_iteration_ = int(best) if best else int(self.n_estimators)
         self.calibrated_ = bool(has_val and self.calibration)
         self.calibrator_ = None
+        self.calibration_method_ = None
+        self.calibration_cv_log_loss_ = {}
         if self.calibrated_:
             raw = self._raw_proba(X_val)
-            if self.calibration == "isotonic":
-                self.calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-                self.calibrator_.fit(raw, y_val)
-            else:
-                self.calibrator_ = LogisticRegression(C=1e6)
-                self.calibrator_.fit(_logit(raw).reshape(-1, 1), y_val)
+            method = self.calibration
+            if method == "auto":
+                self.calibration_cv_log_loss_ = cross_validated_log_loss(
+                    raw, y_val, random_state=self.random_state)
+                method = min(self.calibration_cv_log_loss_, key=self.calibration_cv_log_loss_.get)
+            self.calibration_method_ = method
+            self.calibrator_ = fit_calibrator(method, raw, y_val)
         return self
 
     # ------------------------------------------------------------------ predict
@@ -154,10 +188,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         X = self._checked(X, "predict_proba")
         p = self._raw_proba(X)
         if self.calibrator_ is not None:
-            if isinstance(self.calibrator_, IsotonicRegression):
-                p = self.calibrator_.predict(p)
-            else:
-                p = self.calibrator_.predict_proba(_logit(p).reshape(-1, 1))[:, 1]
+            p = self.calibrator_.predict(p)
         p = np.clip(p, 0.0, 1.0)
         return np.column_stack([1.0 - p, p])
 
@@ -171,9 +202,119 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         return tags
 
 
+#: calibration maps, in the order "auto" prefers on a tie (fewest parameters first)
+CALIBRATIONS = ("auto", "sigmoid", "beta", "isotonic")
+_EPS = 1e-6
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
+    p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
+
+
+class LogisticCalibrator:
+    """Platt (``"sigmoid"``) or beta calibration: a logistic regression on maps of p.
+
+    The coefficients are constrained to be non-negative, so the map never decreases
+    in p: for beta calibration a negative coefficient is dropped and the regression
+    refitted without it (Kull et al., 2017); a map with no positive coefficient left
+    is the constant base rate.
+
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.random(5000)
+    >>> y = (rng.random(5000) < p ** 2).astype(int)      # p is too high everywhere
+    >>> c = LogisticCalibrator("beta").fit(p, y)
+    >>> [round(float(v), 2) for v in c.predict(np.array([0.2, 0.5, 0.9]))]
+    [0.04, 0.25, 0.82]
+    """
+
+    def __init__(self, kind: str = "beta") -> None:
+        if kind not in ("sigmoid", "beta"):
+            raise ValueError(f"kind must be 'sigmoid' or 'beta'; got {kind!r}")
+        self.kind = kind
+
+    def _design(self, p: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+        if self.kind == "sigmoid":
+            return _logit(p).reshape(-1, 1)
+        return np.column_stack([np.log(p), -np.log1p(-p)])
+
+    def fit(self, p: np.ndarray, y: np.ndarray) -> LogisticCalibrator:
+        y = np.asarray(y, dtype=int)
+        Z = self._design(p)
+        self.columns_ = list(range(Z.shape[1]))
+        self.coef_ = np.zeros(Z.shape[1])
+        self.intercept_ = float(_logit(np.array([y.mean()]))[0])
+        if np.unique(y).size < 2:
+            self.columns_ = []  # one class: the constant (clipped) rate
+        while self.columns_:
+            lr = LogisticRegression(C=1e6, solver="newton-cholesky", max_iter=200)
+            with warnings.catch_warnings():  # (near-)separable folds: the last iterate will do
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                lr.fit(Z[:, self.columns_], y)
+            coef = lr.coef_[0]
+            if (coef >= 0).all():
+                self.coef_[self.columns_] = coef
+                self.intercept_ = float(lr.intercept_[0])
+                break
+            self.columns_ = [c for c, v in zip(self.columns_, coef, strict=True) if v >= 0] \
+                if (coef >= 0).any() else []
+        return self
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for raw probabilities ``p``."""
+        z = self._design(p) @ self.coef_ + self.intercept_
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def fit_calibrator(method: str, p: np.ndarray, y: np.ndarray) -> IsotonicRegression | LogisticCalibrator:
+    """A fitted non-decreasing map from raw probabilities ``p`` to calibrated ones.
+
+    Parameters
+    ----------
+    method : {"sigmoid", "beta", "isotonic"}
+    p : array of float
+        The trees' probabilities on the calibration rows.
+    y : array of 0/1
+        Their labels.
+
+    Returns
+    -------
+    An object whose ``predict(p)`` gives calibrated probabilities.
+    """
+    if method == "isotonic":
+        return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+    if method in ("sigmoid", "beta"):
+        return LogisticCalibrator(method).fit(p, y)
+    raise ValueError(f"unknown calibration {method!r}; expected sigmoid, beta or isotonic")
+
+
+def cross_validated_log_loss(p: np.ndarray, y: np.ndarray, *, n_splits: int = 5,
+                             random_state: int = 0) -> dict[str, float]:
+    """Out-of-fold log-loss of each calibration map on (p, y), by method.
+
+    Stratified ``n_splits``-fold cross-validation over the rows; with fewer than
+    ``n_splits`` rows of a class there is nothing to cross-validate and only
+    ``"sigmoid"`` (the fewest parameters) is returned.
+
+    >>> rng = np.random.default_rng(1)
+    >>> p = rng.random(3000)
+    >>> y = (rng.random(3000) < p).astype(int)
+    >>> sorted(cross_validated_log_loss(p, y))
+    ['beta', 'isotonic', 'sigmoid']
+    """
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=int)
+    if np.bincount(y, minlength=2).min() < n_splits:
+        return {"sigmoid": float("nan")}
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    out = {}
+    for method in CALIBRATIONS[1:]:
+        q = np.empty(len(y))
+        for fit_rows, held_out in folds.split(p.reshape(-1, 1), y):
+            q[held_out] = fit_calibrator(method, p[fit_rows], y[fit_rows]).predict(p[held_out])
+        out[method] = float(log_loss(y, np.clip(q, _EPS, 1 - _EPS), labels=[0, 1]))
+    return out
 
 
 class SilenceModel(_RiskModel):
@@ -193,8 +334,10 @@ class SilenceModel(_RiskModel):
         distortion of probabilities.
     early_stopping_rounds : int or None, default 50
         Stop when validation log-loss has not improved for this many trees.
-    calibration : {"isotonic", "sigmoid", None}, default "isotonic"
-        How raw scores become probabilities, fitted on the validation fold.
+    calibration : {"auto", "sigmoid", "beta", "isotonic", None}, default "auto"
+        How raw scores become probabilities, fitted on the validation fold (see
+        the module's notes): ``"auto"`` picks the map with the lowest 5-fold
+        cross-validated log-loss on that fold; None leaves the trees' own.
     random_state : int, default 0
         Seed: the same data and seed give the same model.
     n_jobs : int, default 2
@@ -209,6 +352,10 @@ class SilenceModel(_RiskModel):
         Trees used at prediction.
     calibrated_ : bool
         Whether a calibrator was fitted.
+    calibration_method_ : str or None
+        The map used ("sigmoid", "beta" or "isotonic"; the choice of "auto").
+    calibration_cv_log_loss_ : dict
+        With ``"auto"``: each candidate's cross-validated log-loss on the validation fold.
 
     Examples
     --------
@@ -250,7 +397,7 @@ class ChurnModel(_RiskModel):
         reg_lambda: float = 1.0,
         class_weight: str | None = "balanced",
         early_stopping_rounds: int | None = 50,
-        calibration: str | None = "isotonic",
+        calibration: str | None = "auto",
         random_state: int = 0,
         n_jobs: int = 2,
     ) -> None:

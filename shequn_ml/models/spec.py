@@ -7,7 +7,7 @@ Examples
 --------
 >>> spec = ModelSpec(task="silence", name="shequn-silence", label={"horizon_days": 14})
 >>> type(spec.build()).__name__, spec.build().get_params()["calibration"]
-('SilenceModel', 'isotonic')
+('SilenceModel', 'auto')
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ class LightGBMParams(BaseModel):
     reg_lambda: float = Field(1.0, ge=0)
     class_weight: Literal["balanced"] | None = "balanced"
     early_stopping_rounds: PositiveInt | None = 50
-    calibration: Literal["isotonic", "sigmoid"] | None = "isotonic"
+    #: validation-fold calibration map; "auto" picks sigmoid, beta or isotonic by
+    #: cross-validated log-loss on that fold (see shequn_ml.models._classifier)
+    calibration: Literal["auto", "sigmoid", "beta", "isotonic"] | None = "auto"
     random_state: int = 0
     n_jobs: PositiveInt = 2
 
