@@ -163,9 +163,13 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
         "last_cutoff": f"{r.split.test[-1]:%Y-%m-%d}", "n_features": len(r.feature_names),
         "feature_windows": ",".join(map(str, result.feature_spec.windows)),
         "best_iteration": model.best_iteration_, "seed": spec.seed,
+        "calibration_method": getattr(model, "calibration_method_", None) or "none",
     }
     params.update({f"lgbm.{k}": v for k, v in model.get_params().items()})
     mlflow.log_params(params)
+    cv = getattr(model, "calibration_cv_log_loss_", None) or {}
+    if cv:
+        mlflow.log_metrics({f"calibration_cv_log_loss.{k}": float(v) for k, v in cv.items()})
     for name in ("features", f"model_{task}"):
         mlflow.log_artifact(str(spec.spec_files()[name]), artifact_path="specs")
     metrics = {}
