@@ -238,6 +238,7 @@ def kol_features(
     organise_weight: float = ORGANISE_WEIGHT,
     history: EventHistory | None = None,
     progress: bool = False,
+    base: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The ranker's features: :func:`~shequn_ml.features.build_features` plus two influence signals.
 
@@ -264,6 +265,9 @@ def kol_features(
         The same events already prepared (saves sorting them again).
     progress : bool, default False
         Show a progress bar over cutoffs.
+    base : DataFrame, optional
+        ``build_features(events, cutoffs, spec, ...)`` already computed (the batch
+        job shares it with the risk models); computed here when omitted.
 
     Returns
     -------
@@ -273,7 +277,8 @@ def kol_features(
     """
     spec = spec or FeatureSpec()
     define_kol_features(horizon_days, spec.relationship_window_days)
-    table = build_features(events, cutoffs, spec, members=members, groups=groups, progress=progress)
+    table = base if base is not None else build_features(events, cutoffs, spec, members=members,
+                                                         groups=groups, progress=progress)
     if history is None:
         history = EventHistory(events, members=members, groups=groups)
     cuts = as_cutoffs(cutoffs)

@@ -228,12 +228,13 @@ def roster(history: EventHistory, cutoff: pd.Timestamp) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- features
 def bundle_features(events: pd.DataFrame, cutoff: pd.Timestamp, bundle: ModelBundle, *,
                     members: pd.DataFrame | None = None, groups: pd.DataFrame | None = None,
-                    history: EventHistory | None = None) -> pd.DataFrame:
+                    history: EventHistory | None = None, base: pd.DataFrame | None = None) -> pd.DataFrame:
     """The feature table a bundle's model reads, at one cutoff (keys + float columns).
 
     The risk models read :func:`~shequn_ml.features.build_features`; the ranker
     reads :func:`~shequn_ml.ranking.kol_features` (the same plus last period's
-    influence and HITS authority).
+    influence and HITS authority). ``base``, the ``build_features`` table of the
+    bundle's feature spec at this cutoff, is reused when given.
     """
     if bundle.task == "kol":
         from shequn_ml.ranking import kol_features
@@ -241,15 +242,10 @@ def bundle_features(events: pd.DataFrame, cutoff: pd.Timestamp, bundle: ModelBun
         lab = bundle.label
         return kol_features(events, [cutoff], lab.horizon_days, bundle.feature_spec, members=members,
                             groups=groups, invitee_weight=lab.invitee_weight,
-                            organise_weight=lab.organise_weight, history=history)
+                            organise_weight=lab.organise_weight, history=history, base=base)
+    if base is not None:
+        return base
     return build_features(events, [cutoff], bundle.feature_spec, members=members, groups=groups)
-
-
-def _feature_key(bundle: ModelBundle) -> str:
-    key = bundle.feature_spec.model_dump_json()
-    if bundle.task == "kol":
-        key += bundle.label.model_dump_json(include={"horizon_days", "invitee_weight", "organise_weight"})
-    return key
 
 
 # ---------------------------------------------------------------------------- stages
@@ -294,14 +290,14 @@ def prepare(events: pd.DataFrame, cutoff: object, bundles: Mapping[str, ModelBun
     history = EventHistory(events, members=members, groups=groups)
     table = roster(history, cut)
     say("features")
-    built: dict[str, pd.DataFrame] = {}
+    base: dict[str, pd.DataFrame] = {}  # build_features once per distinct feature spec
     per_task: dict[str, pd.DataFrame] = {}
     for task, bundle in bundles.items():
-        key = _feature_key(bundle)
-        if key not in built:
-            built[key] = bundle_features(events, cut, bundle, members=members, groups=groups,
-                                         history=history)
-        per_task[task] = built[key]
+        key = bundle.feature_spec.model_dump_json()
+        if key not in base:
+            base[key] = build_features(events, [cut], bundle.feature_spec, members=members, groups=groups)
+        per_task[task] = bundle_features(events, cut, bundle, members=members, groups=groups,
+                                         history=history, base=base[key])
     # every feature table holds the same population: the members present at the cutoff
     present = pd.MultiIndex.from_frame(next(iter(per_task.values()))[KEY].astype(str))
     scored = pd.MultiIndex.from_frame(table[KEY]).isin(present)
