@@ -44,8 +44,8 @@ ZERO_THRESHOLD = 1e-35
 #: Decision patterns are packed into an int64: trees with more internal nodes fall back.
 MAX_INTERNAL_NODES = 62
 CHUNK_ROWS = 250_000
-#: Trees with at most this many internal nodes keep a dense table of 2**n patterns.
-DENSE_MAX_NODES = 16
+#: Trees with at most this many internal nodes keep a pattern -> slot lookup of 2**n entries.
+DENSE_MAX_NODES = 14
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 
 
@@ -118,38 +118,40 @@ def decision_patterns(tree: TreeSplits, XT: np.ndarray) -> np.ndarray:
 
 
 class _PatternTable:
-    """One tree's SHAP values per decision pattern, filled lazily from LightGBM."""
+    """One tree's SHAP values per decision pattern, filled lazily from LightGBM.
+
+    Trees with at most :data:`DENSE_MAX_NODES` internal nodes keep a lookup from
+    pattern to slot (int32, 2**nodes entries) and the values of the patterns seen
+    so far, across row chunks; larger trees group each chunk's rows by pattern.
+    """
 
     def __init__(self, n_internal: int, n_out: int) -> None:
         self.dense = n_internal <= DENSE_MAX_NODES
         if self.dense:
-            self.values = np.zeros((1 << n_internal, n_out))
-            self.known = np.zeros(1 << n_internal, bool)
-        else:
-            self.cache: dict[int, np.ndarray] = {}
+            self.slot = np.full(1 << n_internal, -1, np.int32)
+            self.values = np.zeros((0, n_out))
         self.cols = np.zeros(n_out, bool)
 
     def lookup(self, pattern: np.ndarray, X: np.ndarray, booster: object, tree_index: int
                ) -> tuple[np.ndarray, np.ndarray]:
-        """(table, index) with ``table[index]`` the values of every row."""
-        if self.dense:
-            need = np.zeros(len(self.known), bool)
-            need[pattern] = True
-            need &= ~self.known
-            if need.any():
-                first = np.full(len(self.known), -1, np.int64)
-                first[pattern[::-1]] = np.arange(len(pattern) - 1, -1, -1)
-                new = np.flatnonzero(need)
-                values = booster.predict(X[first[new]], pred_contrib=True, start_iteration=tree_index,
-                                         num_iteration=1)
-                self.values[new] = values
-                self.known[new] = True
-                self.cols |= np.any(values != 0, axis=0)
-            return self.values, pattern
-        uniq, first, inverse = np.unique(pattern, return_index=True, return_inverse=True)
-        values = booster.predict(X[first], pred_contrib=True, start_iteration=tree_index, num_iteration=1)
-        self.cols |= np.any(values != 0, axis=0)
-        return values, inverse.reshape(-1)
+        """(values, index) with ``values[index]`` the values of every row."""
+        if not self.dense:
+            uniq, first, inverse = np.unique(pattern, return_index=True, return_inverse=True)
+            values = booster.predict(X[first], pred_contrib=True, start_iteration=tree_index,
+                                     num_iteration=1)
+            self.cols |= np.any(values != 0, axis=0)
+            return values, inverse.reshape(-1)
+        index = self.slot[pattern]
+        unseen = np.flatnonzero(index < 0)
+        if len(unseen):
+            new, first = np.unique(pattern[unseen], return_index=True)
+            values = booster.predict(X[unseen[first]], pred_contrib=True, start_iteration=tree_index,
+                                     num_iteration=1)
+            self.slot[new] = np.arange(len(self.values), len(self.values) + len(new), dtype=np.int32)
+            self.values = np.vstack([self.values, values])
+            self.cols |= np.any(values != 0, axis=0)
+            index = self.slot[pattern]
+        return self.values, index
 
 
 def contributions(booster: object, X: np.ndarray, *, num_iteration: int | None = None) -> np.ndarray:
