@@ -65,37 +65,81 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     define(snap.spec)
     out: dict[str, np.ndarray] = {}
     for w in snap.spec.windows:
-        out[f"red_packet_claims_{w}d"] = snap.count(snap.mask(["red_packet_claim"], w))
-    out["coupon_claims_30d"] = snap.count(snap.mask(["coupon_claim"], 30))
-    out["coupon_redeems_30d"] = snap.count(snap.mask(["coupon_redeem"], 30))
-    out["purchases_90d"] = snap.count(snap.mask(["purchase"], 90))
-    out["spend_90d"] = snap.total(snap.mask(MONEY_IN, 90), snap.ev_amount)
-    out["red_packets_sent_90d"] = snap.count(snap.mask(["red_packet_send"], 90))
+        out[f"red_packet_claims_{w}d"] = snap.count_of(["red_packet_claim"], w)
+    out["coupon_claims_30d"] = snap.count_of(["coupon_claim"], 30)
+    out["coupon_redeems_30d"] = snap.count_of(["coupon_redeem"], 30)
+    out["purchases_90d"] = snap.count_of(["purchase"], 90)
+    out["spend_90d"] = snap.total_of(MONEY_IN, 90, snap.ev_amount)
+    out["red_packets_sent_90d"] = snap.count_of(["red_packet_send"], 90)
     out["benefit_only_share_90d"] = _benefit_only_share(snap)
     out["is_paid"] = snap.paid().astype(float)
     out["days_to_expiry"] = snap.days_to_expiry()
-    out["renewals"] = snap.count(snap.mask(["renew"]))
+    out["renewals"] = snap.count_of(["renew"])
     return pd.DataFrame(out)
 
 
 def _benefit_only_share(snap: Snapshot) -> np.ndarray:
     window = 90
-    membership = snap.history.type_lookup(["join", "leave", "removed"])[snap.ev_e]
-    mine = (snap.ev_pi >= 0) & (snap.ev_age <= window) & ~membership
-    claims = mine & snap.history.type_lookup(CLAIMS)[snap.ev_e]
-    give = snap.history.type_lookup(GIVEAWAYS)[snap.ev_e] & (snap.ev_age <= window + 1)
-    halo = np.zeros(len(snap.ev_e), bool)
+    # only the last window + 1 days matter: events are sorted by time, so that is a suffix
+    start = snap.window_start(window + 1)
+    pi = snap.ev_pi[start:]
+    mine = (pi >= 0) & ~snap.of_type(["join", "leave", "removed"])[start:]
+    mine[:snap.window_start(window) - start] = False
+    claims = mine & snap.of_type(CLAIMS)[start:]
+    give = snap.of_type(GIVEAWAYS)[start:]
+    halo = np.zeros(len(pi), bool)
     if give.any() and mine.any():
-        # for each of the member's events, the latest giveaway in the same group at or before it
         mine_idx = np.flatnonzero(mine)
-        left = pd.DataFrame({"ns": snap.ev_ns[mine_idx], "g": snap.ev_g[mine_idx],
-                             "row": mine_idx})
-        right = pd.DataFrame({"ns": snap.ev_ns[give], "g": snap.ev_g[give],
-                              "give_ns": snap.ev_ns[give]})
-        # events are sorted by time already, so both sides are sorted on "ns"
-        hit = pd.merge_asof(left, right, on="ns", by="g", direction="backward")
-        gap_ns = (hit["ns"] - hit["give_ns"]).to_numpy(dtype=float, na_value=np.inf)
-        halo[hit["row"].to_numpy()] = gap_ns <= snap.spec.benefit_halo_hours * 3600 * 1e9
-    n_mine = snap.count(mine)
-    n_benefit = snap.count(claims | (mine & halo))
+        give_ns = _latest_at_or_before(snap, start, give, mine_idx)
+        ns = snap.ev_ns[start:][mine_idx]
+        if give_ns.dtype.kind == "i":
+            gap_ns = (ns - give_ns).astype(float)
+        else:  # some without a giveaway (NaN): the times go through float64, as in a float column
+            gap_ns = np.where(np.isnan(give_ns), np.inf, ns.astype(float) - give_ns)
+        halo[mine_idx] = gap_ns <= snap.spec.benefit_halo_hours * 3600 * 1e9
+    n_mine = np.bincount(pi[mine], minlength=snap.n).astype(float)
+    n_benefit = np.bincount(pi[claims | (mine & halo)], minlength=snap.n).astype(float)
     return np.divide(n_benefit, n_mine, out=np.zeros(snap.n), where=n_mine > 0)
+
+
+def _latest_at_or_before(snap: Snapshot, start: int, give: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For the events ``start + rows``, the time (ns) of the latest giveaway (``give``, over the
+    events from ``start``) in the same group at or before it, NaN when none: what
+    ``merge_asof(..., by="g", direction="backward")`` gives.
+
+    Walks the events in group-then-time order (computed once per history): a running
+    "latest giveaway so far" read at the end of each run of equal times, so that a
+    giveaway at the same time counts whatever its position. Positions are int32 to keep
+    the temporaries small.
+    """
+    order = snap.history.group_order
+    sel = order[(order >= start) & (order < snap.n_events)]  # by group, then time
+    sel -= start
+    pos = np.int32 if len(sel) < 2**31 else np.int64
+    idx = np.arange(len(sel), dtype=pos)
+    g, ns = snap.ev_g[start:][sel], snap.ev_ns[start:][sel]
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    del g
+    group_start = np.maximum.accumulate(np.where(new_group, idx, 0))
+    latest = np.maximum.accumulate(np.where(give[sel], idx, -1))
+    new_run = new_group | np.r_[True, ns[1:] != ns[:-1]]
+    del new_group
+    run_last = (np.r_[np.flatnonzero(new_run)[1:], len(sel)] - 1).astype(pos)
+    run_of = np.cumsum(new_run, dtype=pos)
+    run_of -= 1
+    del new_run
+    at = latest[run_last[run_of]]
+    del latest, run_last, run_of
+    hit = at >= group_start
+    del group_start
+    where = np.empty(len(sel), pos)
+    where[sel] = idx
+    del sel, idx
+    q = where[rows]
+    del where
+    hit, at = hit[q], at[q]
+    if hit.all():
+        return ns[at]
+    out = np.full(len(rows), np.nan)
+    out[hit] = ns[at[hit]]
+    return out

@@ -84,21 +84,18 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     speak_all = snap.mask(speaking)
     day = np.floor(snap.ev_age[speak_all] - 1e-12).astype(np.int64)  # 0 = the day before t
     pi = snap.ev_pi[speak_all]
-    # distinct (member, day) pairs with speech, as a sorted unique array
-    pairs = distinct_sorted(pi.astype(np.int64) * 1_000_000 + day)
-    p_member, p_day = pairs // 1_000_000, pairs % 1_000_000
+    # distinct (member, day) pairs with speech, sorted by member then day
+    p_member, p_day = _member_days(pi, day, snap.n)
     for w in spec.windows:
-        out[f"speak_count_{w}d"] = snap.count(snap.mask(speaking, w))
+        out[f"speak_count_{w}d"] = snap.count_of(speaking, w)
         inside = p_day < w
         out[f"active_days_{w}d"] = np.bincount(p_member[inside], minlength=snap.n).astype(float)
 
     tenure = snap.tenure_days
     last_speak_age = snap.extreme(speak_all, snap.ev_age, "min", np.nan)
     out["days_since_speak"] = np.where(np.isnan(last_speak_age), tenure, last_speak_age)
-    any_mask = snap.ev_pi >= 0
-    out["days_since_any_event"] = snap.extreme(any_mask, snap.ev_age, "min", np.nan)
-    out["days_since_any_event"] = np.where(np.isnan(out["days_since_any_event"]), tenure,
-                                           out["days_since_any_event"])
+    last_any_age = snap.last_event_age()
+    out["days_since_any_event"] = np.where(np.isnan(last_any_age), tenure, last_any_age)
     first_speak_age = snap.extreme(speak_all, snap.ev_age, "max", np.nan)
     out["days_since_first_speak"] = np.where(np.isnan(first_speak_age), tenure, first_speak_age)
     out["active_days_total"] = np.bincount(p_member, minlength=snap.n).astype(float)
@@ -106,9 +103,8 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     out["longest_streak_days"], out["current_streak_days"] = _streaks(p_member, p_day, snap.n)
 
     recent, base = spec.trend_recent_days, spec.trend_baseline_days
-    ages = snap.ev_age
-    n_recent = snap.count(speak_all & (ages <= recent))
-    n_base = snap.count(speak_all & (ages > recent) & (ages <= recent + base))
+    n_recent = snap.count_of(speaking, recent)
+    n_base = snap.count_of(speaking, recent + base) - n_recent  # counts: exact in float
     # rates per day over the part of each window the member was present for
     days_recent = np.clip(tenure, 0, recent)
     days_base = np.clip(tenure - recent, 0, base)
@@ -117,7 +113,7 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     out["speak_trend"] = np.where(days_base > 0, np.log1p(rate_recent) - np.log1p(rate_base), 0.0)
 
     out["checkin_adherence_30d"] = _checkin_adherence(snap)
-    c30 = snap.count(snap.mask(speaking, 30))
+    c30 = snap.count_of(speaking, 30)
     group_talk = np.bincount(snap.pop_gi, weights=c30, minlength=snap.n_groups)
     denom = group_talk[snap.pop_gi]
     out["speak_share_30d"] = np.divide(c30, denom, out=np.zeros(snap.n), where=denom > 0)
@@ -125,6 +121,30 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     out["activity_rank_pct_30d"] = ranks.to_numpy() if snap.n else np.zeros(0)
     out["tenure_days"] = tenure
     return pd.DataFrame(out)
+
+
+#: largest (members x days) table of booleans :func:`_member_days` fills instead of sorting
+MEMBER_DAY_CELLS = 2**27
+
+
+def _member_days(pi: np.ndarray, day: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (row, day) pairs, sorted by row then day, as ``(rows, days)``.
+
+    The pairs are keyed ``row * 1_000_000 + day`` (days from 0 to 999,999). When the
+    (rows x days) table is small enough, marking it and reading the marks back in
+    order gives the same sorted pairs without sorting.
+    """
+    if len(day) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lo, hi = int(day.min()), int(day.max())
+    n_days = hi + 1
+    if lo >= 0 and hi < 1_000_000 and n * n_days <= max(MEMBER_DAY_CELLS, 16 * len(day)):
+        seen = np.zeros(n * n_days, bool)
+        seen[pi.astype(np.int64) * n_days + day] = True
+        cells = np.flatnonzero(seen)
+        return cells // n_days, cells % n_days
+    pairs = distinct_sorted(pi.astype(np.int64) * 1_000_000 + day)
+    return pairs // 1_000_000, pairs % 1_000_000
 
 
 def _streaks(p_member: np.ndarray, p_day: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

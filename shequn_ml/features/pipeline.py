@@ -30,15 +30,20 @@ def family_function(family: str) -> FamilyFn:
     return importlib.import_module(f"shequn_ml.features.{family}").compute
 
 
-def features_at(snap: Snapshot) -> pd.DataFrame:
-    """All families of ``snap.spec`` at one snapshot, keyed by (group_id, member_id, cutoff)."""
-    parts = [snap.keys_frame()]
+def family_frames(snap: Snapshot) -> list[pd.DataFrame]:
+    """Each family of ``snap.spec`` at one snapshot, one row per population row."""
+    parts = []
     for family in snap.spec.families:
         part = family_function(family)(snap)
         if len(part) != snap.n:
             raise AssertionError(f"family {family} returned {len(part)} rows for {snap.n} members")
         parts.append(part.reset_index(drop=True))
-    return pd.concat(parts, axis=1)
+    return parts
+
+
+def features_at(snap: Snapshot) -> pd.DataFrame:
+    """All families of ``snap.spec`` at one snapshot, keyed by (group_id, member_id, cutoff)."""
+    return pd.concat([snap.keys_frame(), *family_frames(snap)], axis=1)
 
 
 def feature_catalogue(spec: FeatureSpec | None = None) -> dict[str, FeatureDef]:
@@ -119,14 +124,70 @@ def build_features(
         from tqdm.auto import tqdm
 
         iterator = tqdm(cuts, desc="features", unit="cutoff")
-    tables = [features_at(history.at(c, spec)) for c in iterator]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=KEY)
-    if "relationship" in spec.families:
-        table = add_cross_group_features(table)
-    table = table.sort_values(KEY, kind="stable").reset_index(drop=True)
-    value_cols = [c for c in table.columns if c not in KEY]
-    table[value_cols] = table[value_cols].astype(np.float64)
-    return table
+    # the populations first: they fix the rows and their sorted order, so that each cutoff's
+    # values go straight to their place in the result (no per-cutoff copies to concatenate)
+    codes = []
+    for i, c in enumerate(cuts):
+        g, m = history.population_codes(c)
+        codes.append((g, m, np.full(len(g), i)))
+    history.memberships.drop_entry_exit()  # every population is known: free what found them
+    order = _key_order(history, codes)
+    at = np.empty(len(order), np.int64)  # sorted position of each row of the concatenation
+    at[order] = np.arange(len(order))
+    cross = "relationship" in spec.families
+    values, names, keys, start = None, [], [], 0
+    for c in iterator:
+        snap = history.at(c, spec)
+        parts = family_frames(snap)
+        if values is None:
+            names = [col for part in parts for col in part.columns]
+            values = np.empty((len(order), len(names) + cross))
+        rows, j = at[start:start + snap.n], 0
+        for part in parts:
+            values[rows, j:j + part.shape[1]] = part.to_numpy(dtype=np.float64)
+            j += part.shape[1]
+        keys.append(snap.keys_frame())
+        start += snap.n
+        del snap, parts  # before the next snapshot is built: one at a time in memory
+    if cross:
+        define_cross_group()
+        names.append("groups_in")
+        values[at, -1] = _groups_in(history, codes)
+    key_table = pd.concat(keys, ignore_index=True).take(order).reset_index(drop=True)
+    return pd.concat([key_table, pd.DataFrame(values, columns=names, copy=False)], axis=1)
+
+
+def _groups_in(history: EventHistory, codes: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+    """Groups each row's member is in at its cutoff (rows in concatenation order), as
+    :func:`add_cross_group_features` counts them."""
+    if not codes:
+        return np.zeros(0)
+    _, m, cut = (np.concatenate(parts) for parts in zip(*codes, strict=True))
+    _, inverse, counts = np.unique(cut.astype(np.int64) * history.n_members + m, return_inverse=True,
+                                   return_counts=True)
+    return counts[inverse].astype(float)
+
+
+def _key_order(history: EventHistory, codes: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+    """The row order of ``sort_values(KEY, kind="stable")`` on the concatenated tables.
+
+    The id columns hold text, so they sort as text: each category's rank among the
+    categories sorted the same way, then one integer ``lexsort`` (stable) instead of
+    a sort on strings.
+    """
+    if not codes:
+        return np.zeros(0, np.int64)
+    g, m, cut = (np.concatenate(parts) for parts in zip(*codes, strict=True))
+    return np.lexsort((cut, _text_rank(history.member_categories)[m],
+                       _text_rank(history.group_categories)[g]))
+
+
+def _text_rank(categories: pd.Index) -> np.ndarray:
+    """Rank of each category when its text is sorted (as the table's text column sorts)."""
+    text = pd.Series(np.asarray(categories.astype(str), dtype=object))
+    rank = np.empty(len(text), np.int64)
+    rank[text.sort_values(kind="stable").index.to_numpy()] = np.arange(len(text))
+    return rank
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:

@@ -138,33 +138,46 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     n, n_all = snap.n, snap.history.n_members
     window = spec.relationship_window_days
     out: dict[str, np.ndarray] = {}
-    speaking = _of_type(snap, schema.SPEAKING_EVENT_TYPES) & (snap.ev_pi >= 0)
-    active = snap.count(speaking & (snap.ev_age <= spec.quiet_days)) > 0
+    active = snap.count_of(schema.SPEAKING_EVENT_TYPES, spec.quiet_days) > 0
 
-    edge = (_of_type(snap, EDGE_TYPES) & (snap.ev_age <= window) & (snap.ev_t >= 0)
-            & (snap.ev_t != snap.ev_m) & (snap.ev_gi >= 0))
-    src, dst = snap.ev_pi[edge], snap.ev_ti[edge]        # population rows, -1 when not present
+    # the window's events are a suffix (events are sorted by time): select within it
+    ws = snap.window_start(window)
+    ev_t, ev_m = snap.ev_t[ws:], snap.ev_m[ws:]
+    edge = ws + np.flatnonzero(snap.of_type(EDGE_TYPES)[ws:] & (ev_t >= 0) & (ev_t != ev_m)
+                               & (snap.ev_gi[ws:] >= 0))
+    src, dst = snap.ev_pi[edge], snap.target_rows(edge)  # population rows, -1 when not present
     actor, target = snap.ev_m[edge], snap.ev_t[edge]     # member codes
     # (member row, partner member code) as one int64 key; the row fixes the group
     has_src, has_dst = src >= 0, dst >= 0
-    out_keys = src[has_src].astype(np.int64) * n_all + target[has_src]
-    in_keys = dst[has_dst].astype(np.int64) * n_all + actor[has_dst]
-    out_pairs, in_pairs = _distinct(out_keys), _distinct(in_keys)
+    out_keys = np.sort(src[has_src].astype(np.int64) * n_all + target[has_src])
+    in_pairs = _distinct(dst[has_dst].astype(np.int64) * n_all + actor[has_dst])
+    first = np.r_[True, out_keys[1:] != out_keys[:-1]] if len(out_keys) else np.zeros(0, bool)
+    out_pairs = out_keys[first]
+    out_edges = np.diff(np.r_[np.flatnonzero(first), len(out_keys)])  # edges per distinct pair
     out["partners_out"] = _per_row(out_pairs // n_all, n)
     out["partners_in"] = _per_row(in_pairs // n_all, n)
-    mutual = out_pairs[_contains(in_pairs, out_pairs)]
+    # both sorted and distinct: a stable sort of the two merges them; a repeat is in both
+    both_ways = np.sort(np.concatenate([out_pairs, in_pairs]), kind="stable")
+    repeat = both_ways[1:] == both_ways[:-1]
+    mutual = both_ways[1:][repeat]
+    partners = both_ways[np.r_[True, ~repeat]] if len(both_ways) else both_ways
     out["reciprocity"] = _share(_per_row(mutual // n_all, n), out["partners_out"])
 
     is_reply = _of_type(snap, ["reply"], snap.ev_e[edge])
     received = _per_row(dst[is_reply & has_dst], n)
-    sent = snap.count(speaking & (snap.ev_age <= window))
+    sent = snap.count_of(schema.SPEAKING_EVENT_TYPES, window)
     out["resonance"] = received / np.maximum(sent, 1.0)
 
     gi = snap.pop_gi
     size = np.bincount(gi, minlength=snap.n_groups).astype(float)
     both = has_src & has_dst
-    pair, weight = np.unique(src[both].astype(np.int64) * n + dst[both], return_counts=True)
-    pr = group_pagerank(pair // n, pair % n, weight.astype(float), gi, snap.n_groups)
+    # edges between present members, counted per (source, target) row pair: the distinct out
+    # pairs whose partner is present (rows of a group are in member order, so their order is
+    # that of (source row, target row))
+    out_partner = _partner_rows(snap, out_pairs)
+    linked = out_partner >= 0
+    pr = group_pagerank(out_pairs[linked] // n_all, out_partner[linked], out_edges[linked].astype(float),
+                        gi, snap.n_groups)
     out["pagerank"] = pr
     out["pagerank_x_size"] = pr * size[gi]
     top = _top_rows(pr, snap.population["m"].to_numpy(), gi, snap.n_groups)
@@ -175,18 +188,16 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     with_top = np.concatenate([s[d == top[gi[s]]], d[s == top[gi[d]]]])
     out["ties_to_top_central"] = _per_row(with_top, n)
 
-    invite_all = _of_type(snap, ["invite"]) & (snap.ev_pi >= 0)
-    out["invites_sent"] = snap.count(invite_all)
-    invite = invite_all & (snap.ev_t >= 0) & (snap.ev_t != snap.ev_m)
+    out["invites_sent"] = snap.count_of(["invite"])
+    invite = np.flatnonzero(snap.mask(["invite"]))
+    invite = invite[(snap.ev_t[invite] >= 0) & (snap.ev_t[invite] != snap.ev_m[invite])]
     owner, kept = _distinct_flagged(snap.ev_pi[invite].astype(np.int64) * n_all + snap.ev_t[invite],
-                                    _is_active(snap.ev_ti[invite], active), n_all)
+                                    _is_active(snap.target_rows(invite), active), n_all)
     out["invitees_active"] = _per_row(owner[kept], n)
     out["invitees_active_share"] = _share(out["invitees_active"], _per_row(owner, n))
 
     # partners either way, each flagged by whether they went quiet or left
-    partner_row = np.concatenate([dst[has_src], src[has_dst]])
-    owner, gone = _distinct_flagged(np.concatenate([out_keys, in_keys]),
-                                    ~_is_active(partner_row, active), n_all)
+    owner, gone = partners // n_all, ~_is_active(_partner_rows(snap, partners), active)
     out["partners_quiet_or_left"] = _per_row(owner[gone], n)
     out["partners_quiet_or_left_share"] = _share(out["partners_quiet_or_left"], _per_row(owner, n))
 
@@ -201,6 +212,21 @@ def _of_type(snap: Snapshot, names: Iterable[str], codes: np.ndarray | None = No
     return lookup[snap.ev_e if codes is None else codes]
 
 
+def _partner_rows(snap: Snapshot, pairs: np.ndarray) -> np.ndarray:
+    """Population row of the partner in each (row, partner member code) key, -1 if not present.
+
+    The partner is in the row's group; population rows are sorted by (group, member) key.
+    """
+    n_all = snap.history.n_members
+    rows = pairs // n_all
+    keys = snap.population["g"].to_numpy().astype(np.int64)[rows] * n_all + pairs % n_all
+    pop_keys = snap.pop_keys
+    if len(pop_keys) == 0:
+        return np.full(len(pairs), -1, np.int64)
+    at = np.minimum(np.searchsorted(pop_keys, keys), len(pop_keys) - 1)
+    return np.where(pop_keys[at] == keys, at, -1)
+
+
 def _distinct_flagged(keys: np.ndarray, flag: np.ndarray, n_all: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct (row, member) keys with a flag that is a function of the key: (row, flag) each.
 
@@ -208,14 +234,6 @@ def _distinct_flagged(keys: np.ndarray, flag: np.ndarray, n_all: int) -> tuple[n
     """
     both = _distinct(keys * 2 + flag)
     return both // 2 // n_all, (both & 1).astype(bool)
-
-
-def _contains(sorted_set: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Whether each value is in ``sorted_set`` (sorted, distinct)."""
-    if len(sorted_set) == 0:
-        return np.zeros(len(values), bool)
-    i = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[i] == values
 
 
 def _per_row(rows: np.ndarray, n: int) -> np.ndarray:
@@ -323,8 +341,8 @@ def _top_rows(pr: np.ndarray, member: np.ndarray, gi: np.ndarray, n_groups: int)
 def _co_attendees(snap: Snapshot) -> np.ndarray:
     """Distinct other members at an offline event of the same group on the same UTC day."""
     n_all = snap.history.n_members
-    m = _of_type(snap, ["offline_attend"]) & (snap.ev_gi >= 0)
-    if not m.any():
+    m = np.flatnonzero(snap.of_type(["offline_attend"]) & (snap.ev_gi >= 0))
+    if len(m) == 0:
         return np.zeros(snap.n)
     day = snap.ev_ns[m] // DAY_NS
     day -= day.min()
@@ -333,7 +351,7 @@ def _co_attendees(snap: Snapshot) -> np.ndarray:
     # distinct (group-day, member) attendances, sorted by group-day then member
     att, first = np.unique(group_day.astype(np.int64) * n_all + snap.ev_m[m], return_index=True)
     block, who = att // n_all, att % n_all
-    row = snap.key_index.get_indexer(g[first] * n_all + who)
+    row = snap.ev_pi[m[first]]  # the population row of (group, who): the actor's of that event
     start = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
     block_id = np.cumsum(np.r_[True, block[1:] != block[:-1]]) - 1
     size = np.diff(np.r_[start, len(att)])

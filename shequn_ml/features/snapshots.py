@@ -91,6 +91,11 @@ class EventHistory:
     -----
     Group and member ids keep the categories of the input frames, so the codes
     stored here map back with ``group_categories`` and ``member_categories``.
+
+    Work shared by all cutoffs is done once, on first use, and kept: the
+    (group, member) keys with their entry and exit history (:attr:`memberships`)
+    and the group-then-time order (:attr:`group_order`). A snapshot then costs a few passes over the events
+    before its cutoff, and windows are slices of them (events are sorted by time).
     """
 
     def __init__(self, events: pd.DataFrame, members: pd.DataFrame | None = None,
@@ -98,23 +103,42 @@ class EventHistory:
         ts = events["ts"].to_numpy(dtype="datetime64[ns]").view(np.int64) \
             if not isinstance(events["ts"].dtype, pd.DatetimeTZDtype) \
             else events["ts"].dt.tz_convert(None).to_numpy().view(np.int64)
-        order = np.argsort(ts, kind="stable")
-        self.ts = ts[order]
+        if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):
+            order = None  # already in time order: a stable sort would move nothing, so no copies
+        else:
+            order = np.argsort(ts, kind="stable")
+
+        def arrange(values: np.ndarray) -> np.ndarray:
+            return values if order is None else values[order]
+
+        self.ts = arrange(ts)
         member_cats = _union_categories(events, members)
         self.group_categories = pd.Index(events["group_id"].cat.categories)
         self.member_categories = member_cats
-        self.g = events["group_id"].cat.codes.to_numpy()[order].astype(np.int32)
-        self.m = _recode(events["member_id"], member_cats)[order]
-        self.t = (_recode(events["target_member_id"], member_cats)[order]
-                  if "target_member_id" in events.columns else np.full(len(order), -1, np.int32))
-        self.e = events["event_type"].cat.codes.to_numpy()[order].astype(np.int16)
+        self.g = arrange(events["group_id"].cat.codes.to_numpy()).astype(np.int32)
+        self.m = arrange(_recode(events["member_id"], member_cats))
+        self.t = (arrange(_recode(events["target_member_id"], member_cats))
+                  if "target_member_id" in events.columns else np.full(len(ts), -1, np.int32))
+        self.e = arrange(events["event_type"].cat.codes.to_numpy()).astype(np.int16)
         self.event_type_names = list(events["event_type"].cat.categories)
         amount = events["amount"].to_numpy(dtype=float, na_value=np.nan) \
-            if "amount" in events.columns else np.full(len(order), np.nan)
-        self.amount = amount[order]
+            if "amount" in events.columns else np.full(len(ts), np.nan)
+        self.amount = arrange(amount)
         self.n_members = len(member_cats)
         self.members = members
         self.groups = groups
+        self._memberships: _Memberships | None = None
+        self._group_order: np.ndarray | None = None
+        #: populations found ahead by population_codes, by (events before, cutoff ns), until used
+        self._populations: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._id_dtypes: tuple[pd.CategoricalDtype, pd.CategoricalDtype] | None = None
+
+    @property
+    def memberships(self) -> _Memberships:
+        """The (group, member) keys and per-key entry/exit history, prepared on first use."""
+        if self._memberships is None:
+            self._memberships = _Memberships(self)
+        return self._memberships
 
     def codes_of(self, names: Iterable[str]) -> np.ndarray:
         """Event-type codes of the given names (names absent from the data are skipped)."""
@@ -132,12 +156,38 @@ class EventHistory:
         lut[self.codes_of(names)] = True
         return lut
 
+    @property
+    def id_dtypes(self) -> tuple[pd.CategoricalDtype, pd.CategoricalDtype]:
+        """The categorical dtypes of group and member ids (made once)."""
+        if self._id_dtypes is None:
+            self._id_dtypes = (pd.CategoricalDtype(self.group_categories),
+                               pd.CategoricalDtype(self.member_categories))
+        return self._id_dtypes
+
+    @property
+    def group_order(self) -> np.ndarray:
+        """Event positions ordered by group, then time (a stable sort of the group codes)."""
+        if self._group_order is None:
+            g = self.g.astype(np.uint16) if len(self.group_categories) <= 2**16 else self.g
+            order = np.argsort(g, kind="stable")  # 16-bit codes: a radix sort
+            self._group_order = order.astype(np.int32) if len(order) < 2**31 else order
+        return self._group_order
+
     def at(self, cutoff: object, spec: FeatureSpec | None = None) -> Snapshot:
         """The snapshot at ``cutoff``: events with ts < cutoff and the population then."""
         c = to_cutoff(cutoff)
         c_ns = int(c.value)
         n = int(np.searchsorted(self.ts, c_ns, side="left"))
-        return Snapshot(self, c, c_ns, n, spec or FeatureSpec())
+        return Snapshot(self, c, c_ns, n, spec or FeatureSpec(), self._populations.pop((n, c_ns), None))
+
+    def population_codes(self, cutoff: object) -> tuple[np.ndarray, np.ndarray]:
+        """Group and member codes of the population at ``cutoff`` (in population order), without
+        building the snapshot; :meth:`at` reuses the work."""
+        c_ns = int(to_cutoff(cutoff).value)
+        n = int(np.searchsorted(self.ts, c_ns, side="left"))
+        found = self._populations[(n, c_ns)] = self.memberships.population(self, n, c_ns)
+        keys = self.memberships.keys[found[0]]
+        return (keys // self.n_members).astype(np.int32), (keys % self.n_members).astype(np.int32)
 
 
 def _union_categories(events: pd.DataFrame, members: pd.DataFrame | None) -> pd.Index:
@@ -159,6 +209,155 @@ def _recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
         return codes.astype(np.int32)
     lookup = np.append(categories.get_indexer(col.cat.categories), -1).astype(np.int32)
     return lookup[codes]
+
+
+class _Memberships:
+    """Every (group, member) key of an :class:`EventHistory`, with what the population needs.
+
+    Built once per history so that each cutoff finds its population with a few
+    gathers instead of a group-by over all events before it. Keys are
+    ``g * n_members + m``, sorted (so in (group, member) order), and numbered
+    densely: ``kid`` is each event's key number, ``tkid`` its target's in the same
+    group (-1 when there is no target or the pair never occurs). Events are also
+    ordered by key, then time (a stable sort of the time-sorted events); for each
+    position ``p`` of that order, the arrays ``last_exit``/``last_stay``/``back`` hold
+    what a group-by of the key's events up to ``p`` would give: the latest exit and
+    the latest other event, and the first event strictly after that exit
+    (:data:`NONE` where there is none). At a cutoff, a key's events before it are
+    the first ``count`` of its block, so reading position ``start + count - 1``
+    gives the same values as grouping the events before the cutoff.
+    """
+
+    #: "no such event" in the int64 nanosecond arrays
+    NONE = np.iinfo(np.int64).min
+
+    def __init__(self, h: EventHistory) -> None:
+        nm = h.n_members
+        ev_key = h.g.astype(np.int64) * nm + h.m
+        order = np.argsort(ev_key, kind="stable")  # by key, then time (events are time-sorted)
+        sorted_key = ev_key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) if len(order) \
+            else np.zeros(0, np.int64)
+        ev_keys = sorted_key[starts]
+        m_keys, self.m_joined, paid_keys = self._members_keys(h)
+        keys = np.union1d(ev_keys, np.concatenate([m_keys, paid_keys])) if len(m_keys) + len(paid_keys) \
+            else ev_keys
+        self.keys = keys
+        self.n = len(keys)
+        block_kid = np.searchsorted(keys, ev_keys)
+        counts = np.diff(np.r_[starts, len(order)])
+        kid_sorted = np.repeat(block_kid, counts)
+        self.kid = np.empty(len(order), np.int32 if self.n < 2**31 else np.int64)
+        self.kid[order] = kid_sorted
+        self.start = np.zeros(self.n, np.int64)
+        self.start[block_kid] = starts
+        self.m_kid = np.searchsorted(keys, m_keys)
+        self.paid = np.zeros(self.n, bool)
+        self.paid[np.searchsorted(keys, paid_keys)] = True
+        # targets: the (group, target) key number, -1 when absent
+        has_t = h.t >= 0
+        t_key = h.g.astype(np.int64) * nm + np.where(has_t, h.t, 0)
+        t_kid = np.minimum(np.searchsorted(keys, t_key), max(self.n - 1, 0))
+        found = has_t & (keys[t_kid] == t_key) if self.n else np.zeros(len(t_key), bool)
+        self.tkid = np.where(found, t_kid, -1).astype(self.kid.dtype)
+        del ev_key, t_key, t_kid, found, has_t, kid_sorted, sorted_key
+        self.last_exit: np.ndarray | None = None
+        self._entry_exit(h, order)
+
+    def _entry_exit(self, h: EventHistory, order: np.ndarray) -> None:
+        """Per position of the key order (``order``): the latest exit, the latest other event
+        and the first event after that exit, of the position's key up to it."""
+        kid_sorted = self.kid[order]
+        ts = h.ts[order]
+        is_exit = h.type_lookup(schema.EXIT_EVENT_TYPES)[h.e[order]]
+        del order
+        block_start = self.start[kid_sorted]
+        has_events = np.bincount(kid_sorted, minlength=self.n) > 0
+        self.first_of_kid = np.where(has_events, ts[np.minimum(self.start, max(len(ts) - 1, 0))], self.NONE) \
+            if len(ts) else np.full(self.n, self.NONE)
+        positions = np.arange(len(ts))
+        last_exit_pos = np.maximum.accumulate(np.where(is_exit, positions, -1)) if len(ts) \
+            else positions
+        has_exit = last_exit_pos >= block_start
+        self.last_exit = np.where(has_exit, ts[np.maximum(last_exit_pos, 0)], self.NONE)
+        last_stay_pos = np.maximum.accumulate(np.where(is_exit, -1, positions)) if len(ts) else positions
+        self.last_stay = np.where(last_stay_pos >= block_start, ts[np.maximum(last_stay_pos, 0)], self.NONE)
+        del last_stay_pos, is_exit, block_start
+        # first position with a later time than the latest exit (same key): the end of its tie run
+        new_run = np.r_[True, (kid_sorted[1:] != kid_sorted[:-1]) | (ts[1:] != ts[:-1])] if len(ts) \
+            else np.zeros(0, bool)
+        del kid_sorted
+        run_end = np.r_[np.flatnonzero(new_run)[1:], len(ts)]
+        after = run_end[np.cumsum(new_run)[np.maximum(last_exit_pos, 0)] - 1] if len(ts) else positions
+        back_ok = has_exit & (after <= positions)
+        self.back = np.where(back_ok, ts[np.minimum(after, max(len(ts) - 1, 0))], self.NONE)
+
+    def drop_entry_exit(self) -> None:
+        """Free the per-position entry/exit arrays (rebuilt if another population is asked for)."""
+        self.last_exit = self.last_stay = self.back = self.first_of_kid = None
+
+    @staticmethod
+    def _members_keys(h: EventHistory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Keys and ``joined_at`` (ns) of members-table rows with a join date; keys of paid rows."""
+        empty = np.zeros(0, np.int64)
+        mt = h.members
+        if mt is None:
+            return empty, empty, empty
+        m_keys, joined, paid_keys = empty, empty, empty
+        if "joined_at" in mt.columns:
+            ns = mt["joined_at"].dt.tz_convert(None).to_numpy().view(np.int64)
+            ok = mt["joined_at"].notna().to_numpy()
+            g = h.group_categories.get_indexer(mt["group_id"].astype(str).to_numpy()[ok])
+            m = h.member_categories.get_indexer(mt["member_id"].astype(str).to_numpy()[ok])
+            keep = (g >= 0) & (m >= 0)
+            m_keys = g[keep].astype(np.int64) * h.n_members + m[keep]
+            joined = ns[ok][keep]
+        if "paid" in mt.columns:
+            paid = mt.loc[mt["paid"].fillna(False).astype(bool), ["group_id", "member_id"]]
+            g = pd.Index(h.group_categories.astype(str)).get_indexer(paid["group_id"].astype(str).to_numpy())
+            m = pd.Index(h.member_categories.astype(str)).get_indexer(
+                paid["member_id"].astype(str).to_numpy())
+            keep = (g >= 0) & (m >= 0)
+            paid_keys = g[keep].astype(np.int64) * h.n_members + m[keep]
+        return m_keys, joined, paid_keys
+
+    def population(self, h: EventHistory, n_events: int,
+                   cutoff_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Key numbers (ascending) present with the first ``n_events`` events, their entry and
+        their latest event among those (ns; :data:`NONE` without one).
+
+        Same rule as a group-by over those events (see the module docstring): present
+        when the latest non-exit event (or ``joined_at`` before the cutoff) is later than
+        the latest exit; entry at the first event or join date, or for members who left,
+        at their first event strictly after the last exit.
+        """
+        NONE = self.NONE
+        if self.last_exit is None:
+            self._entry_exit(h, np.argsort(self.kid, kind="stable"))
+        count = np.bincount(self.kid[:n_events], minlength=self.n)
+        has = np.flatnonzero(count)
+        at = self.start[has] + count[has] - 1
+        first = np.full(self.n, np.iinfo(np.int64).max)
+        last_exit = np.full(self.n, NONE)
+        last_stay = np.full(self.n, NONE)
+        back = np.full(self.n, NONE)
+        first[has] = self.first_of_kid[has]
+        last_exit[has] = self.last_exit[at]
+        last_stay[has] = self.last_stay[at]
+        back[has] = self.back[at]
+        last_event = np.maximum(last_exit, last_stay)  # before the members table's join dates
+        if len(self.m_kid):
+            joined = self.m_joined < cutoff_ns
+            np.minimum.at(first, self.m_kid[joined], self.m_joined[joined])
+            np.maximum.at(last_stay, self.m_kid[joined], self.m_joined[joined])
+        rows = np.flatnonzero(last_stay > last_exit)
+        left = last_exit[rows] != NONE
+        came_back = back[rows]
+        found = left & (came_back != NONE)
+        if not found.all():
+            # as a reindexed int64 column with gaps would: through float64, missing as 0
+            came_back = np.where(found, came_back.astype(np.float64).astype(np.int64), 0)
+        return rows, np.where(left, came_back, first[rows]), last_event[rows]
 
 
 @dataclass
@@ -187,6 +386,7 @@ class Snapshot:
     cutoff_ns: int
     n_events: int
     spec: FeatureSpec
+    known_population: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     population: pd.DataFrame = field(init=False)
     group_codes: np.ndarray = field(init=False)
 
@@ -196,93 +396,163 @@ class Snapshot:
         self.ev_e, self.ev_amount = h.e[:n], h.amount[:n]
         self.ev_ns = h.ts[:n]
         self.ev_age = (self.cutoff_ns - self.ev_ns) / DAY_NS
-        self.population = self._population()
-        pop = self.population
-        self.n = len(pop)
-        keys = pop["g"].to_numpy(np.int64) * h.n_members + pop["m"].to_numpy(np.int64)
-        self.key_index = pd.Index(keys)
-        ev_keys = self.ev_g.astype(np.int64) * h.n_members + self.ev_m
-        self.ev_pi = self.key_index.get_indexer(ev_keys)
-        has_t = self.ev_t >= 0
-        ev_tkeys = self.ev_g.astype(np.int64) * h.n_members + np.where(has_t, self.ev_t, 0)
-        self.ev_ti = np.where(has_t, self.key_index.get_indexer(ev_tkeys), -1)
-        self.group_codes = np.unique(pop["g"].to_numpy())
-        self.pop_gi = np.searchsorted(self.group_codes, pop["g"].to_numpy())
-        gi = np.searchsorted(self.group_codes, self.ev_g)
-        gi = np.clip(gi, 0, max(len(self.group_codes) - 1, 0))
-        found = (len(self.group_codes) > 0) & (self.group_codes[gi] == self.ev_g) \
-            if len(self.group_codes) else np.zeros(len(self.ev_g), bool)
-        self.ev_gi = np.where(found, gi, -1)
-        self.n_groups = len(self.group_codes)
-
-    # ------------------------------------------------------------------ population
-    def _population(self) -> pd.DataFrame:
-        h = self.history
-        is_exit = h.type_lookup(schema.EXIT_EVENT_TYPES)[self.ev_e]
-        frame = pd.DataFrame({
-            "g": self.ev_g, "m": self.ev_m, "ns": self.ev_ns,
-            "exit_ns": np.where(is_exit, self.ev_ns, np.iinfo(np.int64).min),
-            "stay_ns": np.where(~is_exit, self.ev_ns, np.iinfo(np.int64).min),
-        })
-        agg = frame.groupby(["g", "m"], sort=True).agg(
-            first_ns=("ns", "min"), last_exit=("exit_ns", "max"), last_stay=("stay_ns", "max"))
-        if h.members is not None and "joined_at" in h.members.columns:
-            agg = self._add_members_table(agg)
-        lo = np.iinfo(np.int64).min
-        present = agg["last_stay"].to_numpy() > agg["last_exit"].to_numpy()
-        agg = agg.loc[present]
-        # Latest entry: after the last exit, the first event (or explicit join) re-enters.
-        entry = np.where(agg["last_exit"].to_numpy() == lo, agg["first_ns"].to_numpy(),
-                         self._first_after_exit(agg))
-        g = agg.index.get_level_values("g").to_numpy().astype(np.int32)
-        m = agg.index.get_level_values("m").to_numpy().astype(np.int32)
-        return pd.DataFrame({
-            "group_id": pd.Categorical.from_codes(g, categories=h.group_categories),
-            "member_id": pd.Categorical.from_codes(m, categories=h.member_categories),
+        ms = h.memberships
+        found, self.known_population = self.known_population, None
+        self.pop_kid, entry, self._last_event_ns = found or ms.population(h, n, self.cutoff_ns)
+        keys = ms.keys[self.pop_kid]
+        g = (keys // h.n_members).astype(np.int32)
+        m = (keys % h.n_members).astype(np.int32)
+        self.population = pd.DataFrame({
+            "group_id": pd.Categorical.from_codes(g, dtype=h.id_dtypes[0]),
+            "member_id": pd.Categorical.from_codes(m, dtype=h.id_dtypes[1]),
             "g": g, "m": m, "entry_ns": entry,
         })
+        self.n = len(self.pop_kid)
+        self._pop_keys = keys
+        self._key_index: pd.Index | None = None
+        # population row of each key number, with a trailing -1 that kid/tkid -1 lands on
+        row_of = np.full(ms.n + 1, -1, np.int32 if ms.n < 2**31 else np.int64)
+        row_of[self.pop_kid] = np.arange(self.n)
+        self.ev_pi = row_of[ms.kid[:n]]
+        self._row_of = row_of
+        self._ev_ti: np.ndarray | None = None
+        self.group_codes = distinct_sorted(g)
+        self.pop_gi = np.searchsorted(self.group_codes, g)
+        group_row = np.full(len(h.group_categories) + 1, -1, np.int32)
+        group_row[self.group_codes] = np.arange(len(self.group_codes))
+        self.ev_gi = group_row[self.ev_g]
+        self.n_groups = len(self.group_codes)
+        self._type_masks: dict[frozenset[str], np.ndarray] = {}
+        self._counts: dict[tuple[frozenset[str], float | None], np.ndarray] = {}
+        self._masks: dict[tuple[frozenset[str], bool], np.ndarray] = {}
+        self._window_starts: dict[float, int] = {}
+        self._actor_present: np.ndarray | None = None
 
-    def _first_after_exit(self, agg: pd.DataFrame) -> np.ndarray:
-        """For members who left and came back: their first event after the last exit."""
-        lo = np.iinfo(np.int64).min
-        rejoined = agg.loc[agg["last_exit"] > lo]
-        if rejoined.empty:
-            return np.zeros(len(agg), np.int64)
-        frame = pd.DataFrame({"g": self.ev_g, "m": self.ev_m, "ns": self.ev_ns})
-        frame = frame.join(rejoined[["last_exit"]], on=["g", "m"], how="inner")
-        after = frame.loc[frame["ns"] >= frame["last_exit"]]
-        # an exit at the same ns as another event counts as later: strictly after it
-        after = after.loc[after["ns"] > after["last_exit"]]
-        first = after.groupby(["g", "m"])["ns"].min()
-        out = first.reindex(agg.index).to_numpy()
-        return np.where(np.isnan(out), 0, out).astype(np.int64)
+    @property
+    def ev_ti(self) -> np.ndarray:
+        """Population row of each event's target in the event's group (-1 if none or absent)."""
+        if self._ev_ti is None:
+            self._ev_ti = self.target_rows(slice(0, self.n_events))
+        return self._ev_ti
 
-    def _add_members_table(self, agg: pd.DataFrame) -> pd.DataFrame:
-        """Members whose ``joined_at`` is before the cutoff are present even if silent."""
-        h = self.history
-        mt = h.members
-        joined = mt["joined_at"].dt.tz_convert(None).to_numpy().view(np.int64)
-        ok = (mt["joined_at"].notna().to_numpy()) & (joined < self.cutoff_ns)
-        g = h.group_categories.get_indexer(mt["group_id"].astype(str).to_numpy()[ok])
-        m = h.member_categories.get_indexer(mt["member_id"].astype(str).to_numpy()[ok])
-        keep = (g >= 0) & (m >= 0)
-        lo = np.iinfo(np.int64).min
-        extra = pd.DataFrame({"g": g[keep], "m": m[keep], "first_ns": joined[ok][keep],
-                              "last_exit": lo, "last_stay": joined[ok][keep]}).set_index(["g", "m"])
-        both = pd.concat([agg, extra])
-        return both.groupby(level=["g", "m"], sort=True).agg(
-            {"first_ns": "min", "last_exit": "max", "last_stay": "max"})
+    def target_rows(self, events: np.ndarray | slice) -> np.ndarray:
+        """``ev_ti[events]`` without the array for all events."""
+        if self._ev_ti is not None:
+            return self._ev_ti[events]
+        return self._row_of[self.history.memberships.tkid[:self.n_events][events]]
+
+    @property
+    def pop_keys(self) -> np.ndarray:
+        """``g * n_members + m`` of each population row (ascending)."""
+        return self._pop_keys
+
+    @property
+    def key_index(self) -> pd.Index:
+        """``g * n_members + m`` of each population row, as an index (row = position)."""
+        if self._key_index is None:
+            self._key_index = pd.Index(self._pop_keys)
+        return self._key_index
 
     # ------------------------------------------------------------------ reductions
+    # Events are sorted by time, so ``ev_age`` never increases along them and the
+    # events within a window are a suffix: windows are slices, found by a binary search
+    # on the same float ages a comparison would use. Type masks are computed once per
+    # snapshot and shared (read-only) by the families.
+    def of_type(self, event_types: Iterable[str]) -> np.ndarray:
+        """Whether each event is of one of the named types (shared: do not modify)."""
+        key = frozenset(event_types)
+        found = self._type_masks.get(key)
+        if found is None:
+            found = self._type_masks[key] = self.history.type_lookup(key)[self.ev_e]
+        return found
+
+    @property
+    def actor_present(self) -> np.ndarray:
+        """Whether each event's actor is present at the cutoff (shared: do not modify)."""
+        if self._actor_present is None:
+            self._actor_present = self.ev_pi >= 0
+        return self._actor_present
+
+    def window_start(self, window_days: float) -> int:
+        """Index of the first event with ``ev_age <= window_days`` (a binary search: ages never
+        increase along the events)."""
+        start = self._window_starts.get(window_days)
+        if start is None:
+            age = self.ev_age
+            lo, hi = 0, len(age)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if age[mid] <= window_days:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            start = self._window_starts[window_days] = lo
+        return start
+
+    def within(self, window_days: float) -> np.ndarray:
+        """``ev_age <= window_days`` (a new array)."""
+        m = np.zeros(self.n_events, bool)
+        m[self.window_start(window_days):] = True
+        return m
+
+    def _base_mask(self, event_types: Iterable[str], actor_present: bool) -> np.ndarray:
+        key = (frozenset(event_types), actor_present)
+        base = self._masks.get(key)
+        if base is None:
+            base = self.of_type(key[0])
+            if actor_present:
+                base = base & self.actor_present
+            self._masks[key] = base
+        return base
+
     def mask(self, event_types: Iterable[str], window_days: float | None = None,
              actor_present: bool = True) -> np.ndarray:
-        """Events of the given types (within the window), by a present member."""
-        m = self.history.type_lookup(event_types)[self.ev_e]
-        if window_days is not None:
-            m &= self.ev_age <= window_days
-        if actor_present:
-            m &= self.ev_pi >= 0
+        """Events of the given types (within the window), by a present member (a new array)."""
+        base = self._base_mask(event_types, actor_present)
+        if window_days is None:
+            return base.copy()
+        start = self.window_start(window_days)
+        m = np.zeros(self.n_events, bool)
+        m[start:] = base[start:]
         return m
+
+    def _selected(self, event_types: Iterable[str], window_days: float | None,
+                  actor_present: bool) -> tuple[int, np.ndarray]:
+        """``(start, sel)``: ``mask(...)`` is False before ``start`` and ``sel`` after it."""
+        start = 0 if window_days is None else self.window_start(window_days)
+        return start, self._base_mask(event_types, actor_present)[start:]
+
+    def count_of(self, event_types: Iterable[str], window_days: float | None = None) -> np.ndarray:
+        """``count(mask(event_types, window_days))``, reading only the window's events (a new array)."""
+        key = (frozenset(event_types), window_days)
+        found = self._counts.get(key)
+        if found is None:
+            start, sel = self._selected(key[0], window_days, True)
+            found = self._counts[key] = np.bincount(self.ev_pi[start:][sel], minlength=self.n).astype(float)
+        return found.copy()
+
+    def last_event_age(self) -> np.ndarray:
+        """Days since each population row's latest event before the cutoff (NaN with none).
+
+        The same values as ``extreme(actor_present, ev_age, "min", nan)``: events are
+        sorted by time, so the smallest age is the latest event's.
+        """
+        last = self._last_event_ns
+        return np.where(last == _Memberships.NONE, np.nan, (self.cutoff_ns - last) / DAY_NS)
+
+    def total_of(self, event_types: Iterable[str], window_days: float | None,
+                 values: np.ndarray) -> np.ndarray:
+        """``total(mask(event_types, window_days), values)``, reading only the window's events."""
+        start, sel = self._selected(event_types, window_days, True)
+        return np.bincount(self.ev_pi[start:][sel], weights=np.nan_to_num(values[start:][sel]),
+                           minlength=self.n)
+
+    def group_count_of(self, event_types: Iterable[str], window_days: float | None = None,
+                       actor_present: bool = False) -> np.ndarray:
+        """``group_count(mask(event_types, window_days, actor_present))``, reading only the window."""
+        start, sel = self._selected(event_types, window_days, actor_present)
+        gi = self.ev_gi[start:][sel]
+        return np.bincount(gi[gi >= 0], minlength=self.n_groups).astype(float)
 
     def count(self, mask: np.ndarray, by: str = "actor") -> np.ndarray:
         """Events per population row (``by="actor"`` or ``"target"``) under ``mask``."""
@@ -315,15 +585,7 @@ class Snapshot:
 
     def paid(self) -> np.ndarray:
         """True where the members table marks the (group, member) as paid (付费)."""
-        mt = self.history.members
-        if mt is None or "paid" not in mt.columns:
-            return np.zeros(self.n, bool)
-        paid = mt.loc[mt["paid"].fillna(False).astype(bool), ["group_id", "member_id"]]
-        keys = pd.MultiIndex.from_arrays([paid["group_id"].astype(str),
-                                          paid["member_id"].astype(str)])
-        pop = self.population
-        mine = pd.MultiIndex.from_arrays([pop["group_id"].astype(str), pop["member_id"].astype(str)])
-        return np.asarray(mine.isin(keys), dtype=bool)
+        return self.history.memberships.paid[self.pop_kid]
 
     def days_to_expiry(self) -> np.ndarray:
         """Days from the cutoff to the end of each paid member's current term.
@@ -352,12 +614,22 @@ class Snapshot:
 
     def keys_frame(self) -> pd.DataFrame:
         """The (group_id, member_id, cutoff) key columns of the population."""
+        h, pop = self.history, self.population
         return pd.DataFrame({
-            "group_id": self.population["group_id"].to_numpy(),
-            "member_id": self.population["member_id"].to_numpy(),
-            "cutoff": pd.DatetimeIndex([self.cutoff] * self.n, tz="UTC") if self.n else
+            "group_id": _id_values(pop["group_id"], h.group_categories, pop["g"].to_numpy()),
+            "member_id": _id_values(pop["member_id"], h.member_categories, pop["m"].to_numpy()),
+            "cutoff": pd.DatetimeIndex([self.cutoff], tz="UTC").repeat(self.n) if self.n else
             pd.DatetimeIndex([], tz="UTC"),
         })
+
+
+def _id_values(column: pd.Series, categories: pd.Index, codes: np.ndarray) -> object:
+    """The ids of a categorical column as plain values: for text categories, taken from the
+    categories directly (the same ``str`` column as converting the values, without Python
+    objects)."""
+    if isinstance(categories.dtype, pd.StringDtype):
+        return categories.take(codes)
+    return column.to_numpy()
 
 
 def distinct_sorted(keys: np.ndarray) -> np.ndarray:
