@@ -167,3 +167,23 @@ def test_pipeline_sorts_rows_by_key_text(seed):
     table = build_features(ev, cuts, FeatureSpec(), members=members, groups=groups)
     resorted = table.sort_values(["group_id", "member_id", "cutoff"], kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(table, resorted, check_exact=True)
+
+
+@FAST
+@given(seed=st.integers(0, 2**32 - 1), cut_hours=st.integers(0, 62 * 24), start=st.integers(0, 200),
+       halo_hours=st.sampled_from([1e-6, 0.5, 2.0, 6.0, 13.0, 48.0]))
+def test_halo_equals_merge_asof_then_the_gap(seed, cut_hours, start, halo_hours):
+    ev, members, _ = random_world(seed, step_hours=3)
+    snap = EventHistory(ev, members=members).at(T0 + pd.Timedelta(hours=cut_hours))
+    start = min(start, snap.n_events)
+    give = snap.history.type_lookup(benefit.GIVEAWAYS)[snap.ev_e[start:]]
+    rows = np.flatnonzero(snap.ev_pi[start:] >= 0)
+    if not give.any() or not len(rows):
+        return
+    halo_ns = halo_hours * 3600 * 1e9
+    ns, g = snap.ev_ns[start:], snap.ev_g[start:]
+    left = pd.DataFrame({"ns": ns[rows], "g": g[rows], "row": rows})
+    right = pd.DataFrame({"ns": ns[give], "g": g[give], "give_ns": ns[give]})
+    hit = pd.merge_asof(left, right, on="ns", by="g", direction="backward")
+    expected = (hit["ns"] - hit["give_ns"]).to_numpy(dtype=float, na_value=np.inf) <= halo_ns
+    np.testing.assert_array_equal(benefit._in_halo(snap, start, give, rows, halo_ns), expected)

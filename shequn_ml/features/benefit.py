@@ -82,24 +82,77 @@ def _benefit_only_share(snap: Snapshot) -> np.ndarray:
     window = 90
     # only the last window + 1 days matter: events are sorted by time, so that is a suffix
     start = snap.window_start(window + 1)
-    pi = snap.ev_pi[start:]
-    mine = (pi >= 0) & ~snap.of_type(["join", "leave", "removed"])[start:]
+    pi, e = snap.ev_pi[start:], snap.ev_e[start:]
+    lookup = snap.history.type_lookup  # on the window's events only (these masks are not shared)
+    mine = (pi >= 0) & ~lookup(["join", "leave", "removed"])[e]
     mine[:snap.window_start(window) - start] = False
-    claims = mine & snap.of_type(CLAIMS)[start:]
-    give = snap.of_type(GIVEAWAYS)[start:]
+    claims = mine & lookup(CLAIMS)[e]
+    give = lookup(GIVEAWAYS)[e]
     halo = np.zeros(len(pi), bool)
     if give.any() and mine.any():
         mine_idx = np.flatnonzero(mine)
-        give_ns = _latest_at_or_before(snap, start, give, mine_idx)
-        ns = snap.ev_ns[start:][mine_idx]
-        if give_ns.dtype.kind == "i":
-            gap_ns = (ns - give_ns).astype(float)
-        else:  # some without a giveaway (NaN): the times go through float64, as in a float column
-            gap_ns = np.where(np.isnan(give_ns), np.inf, ns.astype(float) - give_ns)
-        halo[mine_idx] = gap_ns <= snap.spec.benefit_halo_hours * 3600 * 1e9
+        halo[mine_idx] = _in_halo(snap, start, give, mine_idx, snap.spec.benefit_halo_hours * 3600 * 1e9)
     n_mine = np.bincount(pi[mine], minlength=snap.n).astype(float)
     n_benefit = np.bincount(pi[claims | (mine & halo)], minlength=snap.n).astype(float)
     return np.divide(n_benefit, n_mine, out=np.zeros(snap.n), where=n_mine > 0)
+
+
+#: largest (groups x time buckets) table of marks :func:`_in_halo` uses to skip events
+HALO_CELLS = 1 << 26
+
+
+def _in_halo(snap: Snapshot, start: int, give: np.ndarray, rows: np.ndarray, halo_ns: float) -> np.ndarray:
+    """Whether each of the events ``start + rows`` is at most ``halo_ns`` after the latest
+    giveaway of its group at or before it (``give`` marks giveaways among the events from
+    ``start``).
+
+    The gap is computed as ``merge_asof`` then a column difference would: exact int64
+    when every event has an earlier giveaway in its group, else through float64 (the
+    looked-up time is a float column with NaN). Most events have no giveaway of their
+    group in the hours before them; a table of (group, time bucket) marks finds those
+    cheaply, and only the others are looked up.
+    """
+    ns, g = snap.ev_ns[start:], snap.ev_g[start:]
+    give_pos = np.flatnonzero(give)
+    n_codes = len(snap.history.group_categories)
+    first = np.full(n_codes, np.iinfo(np.int64).max)
+    np.minimum.at(first, g[give_pos], ns[give_pos])
+    row_ns, row_g = ns[rows], g[rows]
+    exact = not bool((row_ns < first[row_g]).any())  # every event has an earlier giveaway
+    # A giveaway more than one bucket before an event's bucket is more than a bucket's width
+    # (a power of two of ns, at least the halo and 1 ms to spare for float rounding) before
+    # it, beyond the halo: only events with a giveaway of their group in their bucket or
+    # the one before need the lookup.
+    shift = max(int(np.ceil(halo_ns)) + 10**6, 1).bit_length()
+    n_buckets = int((ns[-1] - ns[0]) >> shift) + 2
+    look = None
+    if n_codes * n_buckets <= max(HALO_CELLS, 4 * len(rows)):
+        marks = np.zeros(n_codes * n_buckets, bool)
+        marks[g[give_pos].astype(np.int64) * n_buckets + ((ns[give_pos] - ns[0]) >> shift) + 1] = True
+        cell = row_g.astype(np.int64) * n_buckets
+        cell += (row_ns - ns[0]) >> shift
+        cell += 1
+        look = marks[cell]
+        look |= marks[cell - 1]
+        del cell, marks
+    out = np.zeros(len(rows), bool)
+    candidates = rows if look is None else rows[look]
+    if len(candidates) == 0:
+        return out
+    give_ns = _latest_at_or_before(snap, start, give, candidates)
+    cand_ns = row_ns if look is None else row_ns[look]
+    if exact:
+        gap_ns = (cand_ns - give_ns).astype(float)
+    else:
+        gap_ns = np.where(np.isnan(give_ns), np.inf, cand_ns.astype(float) - give_ns)
+    if look is None:
+        return gap_ns <= halo_ns
+    out[look] = gap_ns <= halo_ns
+    return out
+
+
+#: events looked up at once by :func:`_latest_at_or_before` (bounds its temporaries)
+CHUNK = 1 << 21
 
 
 def _latest_at_or_before(snap: Snapshot, start: int, give: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -107,39 +160,28 @@ def _latest_at_or_before(snap: Snapshot, start: int, give: np.ndarray, rows: np.
     events from ``start``) in the same group at or before it, NaN when none: what
     ``merge_asof(..., by="g", direction="backward")`` gives.
 
-    Walks the events in group-then-time order (computed once per history): a running
-    "latest giveaway so far" read at the end of each run of equal times, so that a
-    giveaway at the same time counts whatever its position. Positions are int32 to keep
-    the temporaries small.
+    Events are sorted by time, so an event's position stands for its time, except that
+    equal times must match: each event is looked up at the last position of its run of
+    equal times. The giveaways, keyed (group, position), are few and sorted once; each
+    event is then one binary search among them.
     """
-    order = snap.history.group_order
-    sel = order[(order >= start) & (order < snap.n_events)]  # by group, then time
-    sel -= start
-    pos = np.int32 if len(sel) < 2**31 else np.int64
-    idx = np.arange(len(sel), dtype=pos)
-    g, ns = snap.ev_g[start:][sel], snap.ev_ns[start:][sel]
-    new_group = np.r_[True, g[1:] != g[:-1]]
-    del g
-    group_start = np.maximum.accumulate(np.where(new_group, idx, 0))
-    latest = np.maximum.accumulate(np.where(give[sel], idx, -1))
-    new_run = new_group | np.r_[True, ns[1:] != ns[:-1]]
-    del new_group
-    run_last = (np.r_[np.flatnonzero(new_run)[1:], len(sel)] - 1).astype(pos)
-    run_of = np.cumsum(new_run, dtype=pos)
-    run_of -= 1
-    del new_run
-    at = latest[run_last[run_of]]
-    del latest, run_last, run_of
-    hit = at >= group_start
-    del group_start
-    where = np.empty(len(sel), pos)
-    where[sel] = idx
-    del sel, idx
-    q = where[rows]
-    del where
-    hit, at = hit[q], at[q]
+    ns, g = snap.ev_ns[start:], snap.ev_g[start:]
+    span = np.int64(len(ns))
+    give_pos = np.flatnonzero(give)
+    give_key = g[give_pos].astype(np.int64) * span + give_pos
+    order = np.argsort(give_key, kind="stable")
+    give_key, give_pos = give_key[order], give_pos[order]
+    out = np.empty(len(rows), np.int64)
+    hit = np.empty(len(rows), bool)
+    for lo in range(0, len(rows), CHUNK):
+        r = rows[lo:lo + CHUNK]
+        same_time_last = np.searchsorted(ns, ns[r], side="right") - 1  # ns is sorted
+        key = g[r].astype(np.int64) * span + same_time_last
+        at = np.searchsorted(give_key, key, side="right") - 1
+        ok = at >= 0
+        ok[ok] = g[give_pos[at[ok]]] == g[r[ok]]
+        hit[lo:lo + CHUNK] = ok
+        out[lo:lo + CHUNK] = ns[give_pos[np.maximum(at, 0)]]
     if hit.all():
-        return ns[at]
-    out = np.full(len(rows), np.nan)
-    out[hit] = ns[at[hit]]
-    return out
+        return out
+    return np.where(hit, out, np.nan)

@@ -142,13 +142,16 @@ def build_features(
         if values is None:
             names = [col for part in parts for col in part.columns]
             values = np.empty((len(order), len(names) + cross))
-        rows, j = at[start:start + snap.n], 0
+        block = np.empty((snap.n, len(names)))  # this cutoff's values, then to their sorted rows
+        j = 0
         for part in parts:
-            values[rows, j:j + part.shape[1]] = part.to_numpy(dtype=np.float64)
+            block[:, j:j + part.shape[1]] = part.to_numpy(dtype=np.float64)
             j += part.shape[1]
+        del parts
+        values[at[start:start + snap.n], :len(names)] = block  # whole rows: about 3x faster per part
         keys.append(snap.keys_frame())
         start += snap.n
-        del snap, parts  # before the next snapshot is built: one at a time in memory
+        del snap, block  # before the next snapshot is built: one at a time in memory
     if cross:
         define_cross_group()
         names.append("groups_in")

@@ -93,9 +93,9 @@ class EventHistory:
     stored here map back with ``group_categories`` and ``member_categories``.
 
     Work shared by all cutoffs is done once, on first use, and kept: the
-    (group, member) keys with their entry and exit history (:attr:`memberships`)
-    and the group-then-time order (:attr:`group_order`). A snapshot then costs a few passes over the events
-    before its cutoff, and windows are slices of them (events are sorted by time).
+    (group, member) keys with their entry and exit history (:attr:`memberships`).
+    A snapshot then costs a few passes over the events before its cutoff, and
+    windows are slices of them (events are sorted by time).
     """
 
     def __init__(self, events: pd.DataFrame, members: pd.DataFrame | None = None,
@@ -128,7 +128,6 @@ class EventHistory:
         self.members = members
         self.groups = groups
         self._memberships: _Memberships | None = None
-        self._group_order: np.ndarray | None = None
         #: populations found ahead by population_codes, by (events before, cutoff ns), until used
         self._populations: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._id_dtypes: tuple[pd.CategoricalDtype, pd.CategoricalDtype] | None = None
@@ -163,15 +162,6 @@ class EventHistory:
             self._id_dtypes = (pd.CategoricalDtype(self.group_categories),
                                pd.CategoricalDtype(self.member_categories))
         return self._id_dtypes
-
-    @property
-    def group_order(self) -> np.ndarray:
-        """Event positions ordered by group, then time (a stable sort of the group codes)."""
-        if self._group_order is None:
-            g = self.g.astype(np.uint16) if len(self.group_categories) <= 2**16 else self.g
-            order = np.argsort(g, kind="stable")  # 16-bit codes: a radix sort
-            self._group_order = order.astype(np.int32) if len(order) < 2**31 else order
-        return self._group_order
 
     def at(self, cutoff: object, spec: FeatureSpec | None = None) -> Snapshot:
         """The snapshot at ``cutoff``: events with ts < cutoff and the population then."""
@@ -209,6 +199,16 @@ def _recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
         return codes.astype(np.int32)
     lookup = np.append(categories.get_indexer(col.cat.categories), -1).astype(np.int32)
     return lookup[codes]
+
+
+def _text_lookup(column: pd.Series, categories: pd.Index) -> np.ndarray:
+    """``categories.get_indexer(column.astype(str))`` for each row, looking up each of the
+    column's categories once."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return categories.get_indexer(column.astype(str).to_numpy())
+    per_category = categories.get_indexer(column.cat.categories.astype(str).to_numpy())
+    codes = column.cat.codes.to_numpy()
+    return np.where(codes >= 0, per_category[codes], -1)  # ids are never missing (the contract)
 
 
 class _Memberships:
@@ -255,12 +255,11 @@ class _Memberships:
         self.paid = np.zeros(self.n, bool)
         self.paid[np.searchsorted(keys, paid_keys)] = True
         # targets: the (group, target) key number, -1 when absent
-        has_t = h.t >= 0
-        t_key = h.g.astype(np.int64) * nm + np.where(has_t, h.t, 0)
-        t_kid = np.minimum(np.searchsorted(keys, t_key), max(self.n - 1, 0))
-        found = has_t & (keys[t_kid] == t_key) if self.n else np.zeros(len(t_key), bool)
-        self.tkid = np.where(found, t_kid, -1).astype(self.kid.dtype)
-        del ev_key, t_key, t_kid, found, has_t, kid_sorted, sorted_key
+        has_t = np.flatnonzero(h.t >= 0)
+        self.tkid = np.full(len(h.t), -1, self.kid.dtype)
+        if self.n:  # a hash lookup: several times faster than a binary search over the keys here
+            self.tkid[has_t] = pd.Index(keys).get_indexer(h.g[has_t].astype(np.int64) * nm + h.t[has_t])
+        del ev_key, has_t, kid_sorted, sorted_key
         self.last_exit: np.ndarray | None = None
         self._entry_exit(h, order)
 
@@ -304,19 +303,20 @@ class _Memberships:
         if mt is None:
             return empty, empty, empty
         m_keys, joined, paid_keys = empty, empty, empty
+        # the ids as text, looked up among the history's categories (per category, not per row)
+        g_all = _text_lookup(mt["group_id"], h.group_categories)
+        m_all = _text_lookup(mt["member_id"], h.member_categories)
         if "joined_at" in mt.columns:
             ns = mt["joined_at"].dt.tz_convert(None).to_numpy().view(np.int64)
             ok = mt["joined_at"].notna().to_numpy()
-            g = h.group_categories.get_indexer(mt["group_id"].astype(str).to_numpy()[ok])
-            m = h.member_categories.get_indexer(mt["member_id"].astype(str).to_numpy()[ok])
+            g, m = g_all[ok], m_all[ok]
             keep = (g >= 0) & (m >= 0)
             m_keys = g[keep].astype(np.int64) * h.n_members + m[keep]
             joined = ns[ok][keep]
         if "paid" in mt.columns:
-            paid = mt.loc[mt["paid"].fillna(False).astype(bool), ["group_id", "member_id"]]
-            g = pd.Index(h.group_categories.astype(str)).get_indexer(paid["group_id"].astype(str).to_numpy())
-            m = pd.Index(h.member_categories.astype(str)).get_indexer(
-                paid["member_id"].astype(str).to_numpy())
+            paid = mt["paid"].fillna(False).astype(bool).to_numpy()
+            g = _text_lookup(mt["group_id"], pd.Index(h.group_categories.astype(str)))[paid]
+            m = _text_lookup(mt["member_id"], pd.Index(h.member_categories.astype(str)))[paid]
             keep = (g >= 0) & (m >= 0)
             paid_keys = g[keep].astype(np.int64) * h.n_members + m[keep]
         return m_keys, joined, paid_keys
@@ -463,7 +463,14 @@ class Snapshot:
         key = frozenset(event_types)
         found = self._type_masks.get(key)
         if found is None:
-            found = self._type_masks[key] = self.history.type_lookup(key)[self.ev_e]
+            codes = self.history.codes_of(key)
+            if len(codes) <= 2:  # comparisons are faster than a table lookup per event
+                found = np.zeros(self.n_events, bool)
+                for code in codes:
+                    found |= self.ev_e == code
+            else:
+                found = self.history.type_lookup(key)[self.ev_e]
+            self._type_masks[key] = found
         return found
 
     @property
