@@ -164,12 +164,17 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
         "feature_windows": ",".join(map(str, result.feature_spec.windows)),
         "best_iteration": model.best_iteration_, "seed": spec.seed,
         "calibration_method": getattr(model, "calibration_method_", None) or "none",
+        "num_leaves_chosen": model.num_leaves_,
     }
     params.update({f"lgbm.{k}": v for k, v in model.get_params().items()})
     mlflow.log_params(params)
     cv = getattr(model, "calibration_cv_log_loss_", None) or {}
     if cv:
         mlflow.log_metrics({f"calibration_cv_log_loss.{k}": float(v) for k, v in cv.items()})
+    for leaves, found in (getattr(model, "num_leaves_search_", None) or {}).items():
+        mlflow.log_metrics({f"num_leaves_search.{leaves}.validation_roc_auc":
+                            found["validation_roc_auc"],
+                            f"num_leaves_search.{leaves}.trees": float(found["trees"])})
     for name in ("features", f"model_{task}"):
         mlflow.log_artifact(str(spec.spec_files()[name]), artifact_path="specs")
     metrics = {}

@@ -39,8 +39,8 @@ def data():
     return X[:4000], y[:4000], X[4000:5000], y[4000:5000], X[5000:], y[5000:]
 
 
-ESTIMATORS = [SilenceModel(n_estimators=80), ChurnModel(n_estimators=80), RecencyRule(),
-              RFMLogistic()]
+ESTIMATORS = [SilenceModel(n_estimators=80), ChurnModel(n_estimators=80),
+              ChurnModel(n_estimators=40, num_leaves=[3, 15]), RecencyRule(), RFMLogistic()]
 
 
 def _fit(est, data):
@@ -50,7 +50,8 @@ def _fit(est, data):
     return est.fit(Xtr, ytr)
 
 
-@pytest.mark.parametrize("est", ESTIMATORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("est", ESTIMATORS, ids=lambda e: f"{type(e).__name__}"
+                         f"{'-leaf-search' if isinstance(getattr(e, 'num_leaves', 0), list) else ''}")
 def test_estimator_contract(est, data):
     _, _, _, _, Xte, _ = data
     params = est.get_params()
@@ -132,6 +133,46 @@ def test_no_validation_means_no_calibration(data):
     assert not m.calibrated_ and m.best_iteration_ == 20
 
 
+def test_leaf_candidates_keep_the_best_validation_auc(data):
+    from sklearn.metrics import roc_auc_score
+
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    m = ChurnModel(n_estimators=60, num_leaves=[15, 2, 7]).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    assert sorted(m.num_leaves_search_) == [2, 7, 15]
+    aucs = {k: v["validation_roc_auc"] for k, v in m.num_leaves_search_.items()}
+    assert m.num_leaves_ == max(aucs, key=aucs.get)
+    # each candidate's recorded AUC is that of a model fitted alone with its size
+    for leaves, found in m.num_leaves_search_.items():
+        alone = ChurnModel(n_estimators=60, num_leaves=leaves, calibration=None).fit(
+            Xtr, ytr, X_val=Xva, y_val=yva)
+        assert alone.best_iteration_ == found["trees"]
+        assert roc_auc_score(yva, alone.predict_proba(Xva)[:, 1]) == pytest.approx(
+            found["validation_roc_auc"], abs=1e-12)
+        if leaves == m.num_leaves_:  # and the kept model is that model
+            np.testing.assert_array_equal(alone.decision_function(Xte), m.decision_function(Xte))
+    dumped = m.booster_.dump_model()["tree_info"]
+    assert max(t["num_leaves"] for t in dumped) <= m.num_leaves_
+
+
+def test_leaf_candidates_tie_keeps_the_smaller_trees(data):
+    Xtr, ytr, Xva, yva, _, _ = data
+    # 1,000 rows per leaf at least: 4,000 rows allow 4 leaves, so 7 and 15 grow the same trees
+    m = ChurnModel(n_estimators=30, num_leaves=[15, 7], min_child_samples=1000).fit(
+        Xtr, ytr, X_val=Xva, y_val=yva)
+    found = m.num_leaves_search_
+    assert found[7] == found[15] and m.num_leaves_ == 7
+
+
+def test_leaf_candidates_need_a_validation_fold(data):
+    Xtr, ytr, _, _, _, _ = data
+    with pytest.raises(ValueError, match=r"num_leaves=\[7, 15\] lists candidates.*pass X_val"):
+        ChurnModel(num_leaves=[7, 15]).fit(Xtr, ytr)
+    with pytest.raises(ValueError, match="must be an int >= 2 or a non-empty list"):
+        ChurnModel(num_leaves=[1, 7]).fit(Xtr, ytr)
+    m = ChurnModel(n_estimators=10, num_leaves=[5]).fit(Xtr, ytr)  # one candidate: no choice to make
+    assert m.num_leaves_ == 5 and m.num_leaves_search_ == {}
+
+
 def test_model_spec_files_load_and_build(tmp_path):
     from pathlib import Path
 
@@ -142,7 +183,7 @@ def test_model_spec_files_load_and_build(tmp_path):
     silence = load_model_spec(repo / "models" / "silence.yaml")
     churn = load_model_spec(repo / "models" / "churn.yaml")
     assert isinstance(silence.build(), SilenceModel) and isinstance(churn.build(), ChurnModel)
-    assert churn.build().get_params()["num_leaves"] == 15
+    assert churn.build().get_params()["num_leaves"] == [7, 15]
     assert silence.label.horizon_days == 14 and silence.label.population == "active"
     bad = tmp_path / "bad.yaml"
     bad.write_text("task: silence\nname: x\nparams:\n  num_leafs: 3\n  learning_rate: -1\n")

@@ -38,6 +38,17 @@ Which map
 
 Every map is non-decreasing in the raw score, so calibration never reorders members
 (AUC and the top decile are those of the trees; ties may be added by isotonic).
+
+How big the trees
+-----------------
+``num_leaves`` may be a list of candidates, e.g. ``[7, 15]``: each is fitted (with
+early stopping) and the one with the highest validation ROC-AUC is kept, the
+smaller trees winning a tie. The right size depends on the data: on the committed
+sample's churn task 7 leaves reached 0.742 validation AUC against 0.709 for 15 (whose
+early stopping never stopped, 600 trees), while on a 100,000-member world 15 leaves
+were 0.0016 ahead. Smaller trees also make exact TreeSHAP explanations cheaper
+(about trees x leaves x depth^2 per row). The choice and every candidate's validation
+AUC and tree count are kept (``num_leaves_``, ``num_leaves_search_``).
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
@@ -67,7 +78,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         self,
         n_estimators: int = 600,
         learning_rate: float = 0.05,
-        num_leaves: int = 31,
+        num_leaves: int | list[int] = 31,
         min_child_samples: int = 40,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
@@ -129,25 +140,19 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             X_val = check_frame(X_val, where=f"{name}.fit (validation)",
                                 expected_columns=list(X.columns))
             y_val = check_binary(y_val, len(X_val), where=f"{name}.fit (validation)")
-        params = dict(
-            objective="binary", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
-            subsample=self.subsample, subsample_freq=1 if self.subsample < 1 else 0,
-            colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda,
-            class_weight=self.class_weight, random_state=self.random_state, n_jobs=self.n_jobs,
-            deterministic=True, force_row_wise=True, verbose=-1,
-        )
-        self.booster_model_ = lgb.LGBMClassifier(**params)
-        callbacks = []
-        fit_kw: dict = {}
-        if has_val:
-            fit_kw.update(eval_X=(X_val,), eval_y=(y_val,), eval_metric="binary_logloss")
-            if self.early_stopping_rounds:
-                callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
-        self.booster_model_.fit(X, y, callbacks=callbacks,
-                                categorical_feature=self.categorical_features_ or "auto", **fit_kw)
-        best = self.booster_model_.best_iteration_ if has_val and self.early_stopping_rounds else 0
-        self.best_iteration_ = int(best) if best else int(self.n_estimators)
+        candidates = self._leaf_candidates(has_val)
+        self.num_leaves_search_ = {}
+        best_auc = None
+        for leaves in candidates:  # ascending: a tie (or NaN) keeps the smaller trees
+            booster, n_trees = self._fit_trees(X, y, X_val if has_val else None,
+                                               y_val if has_val else None, leaves)
+            auc = float("nan")
+            if len(candidates) > 1:
+                auc = _roc_auc(y_val, booster.predict_proba(X_val, num_iteration=n_trees)[:, 1])
+                self.num_leaves_search_[leaves] = {"validation_roc_auc": auc, "trees": n_trees}
+            if best_auc is None or auc > best_auc:
+                best_auc = auc
+                self.booster_model_, self.best_iteration_, self.num_leaves_ = booster, n_trees, leaves
         self.calibrated_ = bool(has_val and self.calibration)
         self.calibrator_ = None
         self.calibration_method_ = None
@@ -162,6 +167,44 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             self.calibration_method_ = method
             self.calibrator_ = fit_calibrator(method, raw, y_val)
         return self
+
+    def _leaf_candidates(self, has_val: bool) -> list[int]:
+        name = type(self).__name__
+        given = self.num_leaves
+        many = isinstance(given, (list, tuple, np.ndarray))
+        values = list(given) if many else [given]
+        if not values or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                 and v >= 2 for v in values):
+            raise ValueError(f"The 'num_leaves' parameter of {name} must be an int >= 2 or a "
+                             f"non-empty list of them. Got {given!r} instead.")
+        if many and len(values) > 1 and not has_val:
+            raise ValueError(f"{name}.fit: num_leaves={list(values)} lists candidates to choose "
+                             "between on the validation fold; pass X_val and y_val, or give "
+                             "one value.")
+        return sorted({int(v) for v in values})
+
+    def _fit_trees(self, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame | None,
+                   y_val: np.ndarray | None, num_leaves: int) -> tuple[lgb.LGBMClassifier, int]:
+        """One LightGBM fit (early-stopped on the validation fold if given); (model, trees)."""
+        params = dict(
+            objective="binary", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+            num_leaves=num_leaves, min_child_samples=self.min_child_samples,
+            subsample=self.subsample, subsample_freq=1 if self.subsample < 1 else 0,
+            colsample_bytree=self.colsample_bytree, reg_lambda=self.reg_lambda,
+            class_weight=self.class_weight, random_state=self.random_state, n_jobs=self.n_jobs,
+            deterministic=True, force_row_wise=True, verbose=-1,
+        )
+        model = lgb.LGBMClassifier(**params)
+        callbacks = []
+        fit_kw: dict = {}
+        if X_val is not None:
+            fit_kw.update(eval_X=(X_val,), eval_y=(y_val,), eval_metric="binary_logloss")
+            if self.early_stopping_rounds:
+                callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
+        model.fit(X, y, callbacks=callbacks,
+                  categorical_feature=self.categorical_features_ or "auto", **fit_kw)
+        best = model.best_iteration_ if X_val is not None and self.early_stopping_rounds else 0
+        return model, int(best) if best else int(self.n_estimators)
 
     # ------------------------------------------------------------------ predict
     @property
@@ -200,6 +243,10 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y, score)) if np.unique(y).size == 2 else float("nan")
 
 
 #: calibration maps, in the order "auto" prefers on a tie (fewest parameters first)
@@ -327,7 +374,10 @@ class SilenceModel(_RiskModel):
     ----------
     n_estimators : int, default 600
         Upper bound on trees; early stopping picks ``best_iteration_``.
-    learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
+    num_leaves : int or list of int, default 31
+        Leaves per tree; a list is a set of candidates, the one with the highest
+        validation ROC-AUC is kept (needs the validation fold; see the module's notes).
+    learning_rate, min_child_samples, subsample, colsample_bytree, reg_lambda
         LightGBM's parameters of the same names.
     class_weight : "balanced" or None, default "balanced"
         Reweights the rarer class while growing trees; calibration undoes the
@@ -350,6 +400,10 @@ class SilenceModel(_RiskModel):
         unexpected column is an error listing the difference).
     best_iteration_ : int
         Trees used at prediction.
+    num_leaves_ : int
+        Leaves per tree of the kept model (the choice when ``num_leaves`` is a list).
+    num_leaves_search_ : dict
+        With several candidates: each one's validation ROC-AUC and tree count.
     calibrated_ : bool
         Whether a calibrator was fitted.
     calibration_method_ : str or None
@@ -390,7 +444,7 @@ class ChurnModel(_RiskModel):
         self,
         n_estimators: int = 600,
         learning_rate: float = 0.05,
-        num_leaves: int = 15,
+        num_leaves: int | list[int] = 15,
         min_child_samples: int = 80,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,

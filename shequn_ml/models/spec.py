@@ -13,7 +13,7 @@ Examples
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
@@ -39,7 +39,9 @@ class LightGBMParams(BaseModel):
 
     n_estimators: PositiveInt = 600
     learning_rate: PositiveFloat = 0.05
-    num_leaves: int = Field(31, ge=2)
+    #: leaves per tree, or candidates to choose between by validation ROC-AUC
+    num_leaves: Annotated[int, Field(ge=2)] | Annotated[list[Annotated[int, Field(ge=2)]],
+                                                          Field(min_length=1)] = 31
     min_child_samples: PositiveInt = 40
     subsample: float = Field(0.8, gt=0, le=1)
     colsample_bytree: float = Field(0.8, gt=0, le=1)
