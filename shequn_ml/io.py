@@ -118,9 +118,12 @@ def _load(source: PathOrFrame, src: Source, report: ValidationReport,
         # millions of rows cost one hash pass over the distinct values only.
         coded = [c.name for c in table.columns if c.kind in ("id", "event_type")]
         if src.kind == "parquet":
+            # Parquet keeps a dictionary per row group; merging hundreds of them costs more
+            # than hashing the text once, except for the few distinct groups and event types.
+            few = [c for c in coded if c in ("group_id", "event_type")]
             schema_names = set(pq.read_schema(path).names) if path.is_file() else None
-            wanted = [c for c in coded if schema_names is None or c in schema_names]
-            return pq.read_table(path, read_dictionary=wanted).to_pandas()
+            wanted = [c for c in few if schema_names is None or c in schema_names]
+            return pq.read_table(path, read_dictionary=wanted).to_pandas(self_destruct=True)
         if path.stat().st_size == 0:
             return pd.DataFrame()
         # Ids are read as text so that "007" stays "007"; everything else is inferred.
@@ -263,13 +266,25 @@ def _parse_bools(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return out, bad
 
 
-def _categorical_ids(*cols: pd.Series) -> list[pd.Series]:
+Factorized = dict[str, tuple[np.ndarray, object]]
+
+
+def _factorize_ids(df: pd.DataFrame, table: schema.Table) -> Factorized:
+    """``pd.factorize`` of each id column, once (validation and normalisation both read it)."""
+    return {c.name: pd.factorize(df[c.name], use_na_sentinel=True)
+            for c in table.columns if c.kind == "id" and c.name in df.columns}
+
+
+def _categorical_ids(*cols: pd.Series, factorized: Factorized | None = None) -> list[pd.Series]:
     """Id columns as categoricals of strings over one shared, sorted category set.
 
-    Works on the distinct values only (``pd.factorize``), so millions of rows with
-    thousands of members cost one hash pass each.
+    Works on the distinct values only (``pd.factorize``, or the given factorization
+    by column name), so millions of rows with thousands of members cost one hash
+    pass each.
     """
-    factorized = [pd.factorize(c, use_na_sentinel=True) for c in cols]
+    known = factorized or {}
+    factorized = [known[c.name] if c.name in known else pd.factorize(c, use_na_sentinel=True)
+                  for c in cols]
     texts = [_unique_text(uniques) for _, uniques in factorized]
     categories = sorted({t for ts in texts for t in ts if t is not None})
     dtype = pd.CategoricalDtype(categories)
@@ -281,6 +296,34 @@ def _categorical_ids(*cols: pd.Series) -> list[pd.Series]:
         new_codes = lookup[np.asarray(codes)]  # code -1 picks the trailing -1
         out.append(pd.Series(pd.Categorical.from_codes(new_codes, dtype=dtype), index=col.index))
     return out
+
+
+def repeats_an_earlier_value(values: pd.Series) -> np.ndarray:
+    """Mask of the non-null rows whose value appeared in an earlier row (exact).
+
+    Equal to ``values.notna() & values.duplicated(keep="first")``, several times
+    faster on tens of millions of distinct ids: 64-bit hashes of the values
+    (Polars) are sorted, and only rows whose hash repeats are compared as text.
+    Distinct hashes prove distinct values, so usually nothing is compared.
+
+    >>> repeats_an_earlier_value(pd.Series(["a", "b", None, "a", None, "b", "c"])).tolist()
+    [False, False, False, True, False, True, False]
+    """
+    import polars as pl
+
+    present = values.notna().to_numpy()
+    dup = np.zeros(len(values), bool)
+    if present.sum() < 2:
+        return dup
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+    hashes = pl.from_pandas(text).hash(seed=0).to_numpy()[present]
+    ordered = np.sort(hashes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated) == 0:
+        return dup
+    rows = np.flatnonzero(present)[np.isin(hashes, repeated)]  # every copy of a value is here
+    dup[rows] = values.iloc[rows].duplicated(keep="first").to_numpy()
+    return dup
 
 
 # --------------------------------------------------------------------------- table checks
@@ -340,10 +383,11 @@ def _parse_typed_columns(df: pd.DataFrame, table: schema.Table,
     return out
 
 
-def _check_null_ids(df: pd.DataFrame, table: schema.Table, report: ValidationReport) -> None:
+def _check_null_ids(df: pd.DataFrame, table: schema.Table, report: ValidationReport,
+                    factorized: Factorized) -> None:
     for col in table.columns:
         if col.kind == "id" and not col.nullable and col.name in df.columns:
-            codes, uniques = pd.factorize(df[col.name], use_na_sentinel=True)
+            codes, uniques = factorized[col.name]
             blank = np.array([t is None or not t.strip() for t in _unique_text(uniques)] + [True])
             empty = blank[np.asarray(codes)]
             if empty.any():
@@ -414,7 +458,8 @@ def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResu
         return ReadResult(None, report)
     all_present = _check_columns(df, schema.EVENTS, report)
     typed = _parse_typed_columns(df, schema.EVENTS, report)
-    _check_null_ids(df, schema.EVENTS, report)
+    factorized = _factorize_ids(df, schema.EVENTS)
+    _check_null_ids(df, schema.EVENTS, report, factorized)
     event_type = _check_event_types(df["event_type"], report, df.index) \
         if "event_type" in df.columns else None
 
@@ -444,40 +489,66 @@ def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResu
     if not all_present or not report.ok:
         return ReadResult(None, report)
 
+    # Build the normalised frame column by column, releasing each raw column once it is
+    # converted when the raw frame is ours (read from a file): on 32M events this keeps
+    # the peak near one copy of the data instead of two.
+    owned = df is not source
+    index = df.index
+
+    def release(*cols: str) -> None:
+        _release(df if owned else None, typed, cols)
+
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     out["ts"] = typed["ts"].array
-    out["group_id"] = _categorical_ids(df["group_id"])[0].array
+    release("ts")
+    out["group_id"] = _categorical_ids(df["group_id"], factorized=factorized)[0].array
+    release("group_id")
     id_cols = ["member_id"] + (["target_member_id"] if "target_member_id" in df.columns else [])
-    for col, s in zip(id_cols, _categorical_ids(*(df[c] for c in id_cols)), strict=True):
+    for col, s in zip(id_cols, _categorical_ids(*(df[c] for c in id_cols), factorized=factorized),
+                      strict=True):
         out[col] = s.array
+    del factorized
+    release(*id_cols)
     out["event_type"] = event_type.array
+    del event_type
+    release("event_type")
     for col in ("event_id", "ref_event_id"):
         if col in df.columns:
             out[col] = _as_text(df[col]).array
+            release(col)
     if "amount" in typed:
         out["amount"] = typed["amount"].array
+        release("amount")
     if "text_len" in typed:
         out["text_len"] = typed["text_len"].astype("Int32").array
+        release("text_len")
     extra = schema.unknown_columns(schema.EVENTS, df.columns)
     for col in extra:
         out[col] = df[col].array
+    release(*list(df.columns))
     order = [c for c in schema.EVENTS.column_names if c in out.columns] + extra
     out = out[order]
 
     if "event_id" in out.columns:
-        has_id = out["event_id"].notna().to_numpy()
-        # counting distinct ids is twice as fast as marking duplicates: mark only if needed
-        distinct = out["event_id"].nunique(dropna=True)
-        dup = has_id & out["event_id"].duplicated(keep="first").to_numpy() \
-            if distinct < has_id.sum() else np.zeros(len(out), bool)
+        dup = repeats_an_earlier_value(out["event_id"])
         if dup.any():
             report.add("info", "duplicate_event_id", "event_id",
                        f"{int(dup.sum())} rows repeat an earlier event_id and were dropped "
                        "(the first occurrence is kept)", mask=dup, values=out["event_id"],
-                       index=df.index)
+                       index=index)
             out = out.loc[~dup].reset_index(drop=True)
     report.n_rows_kept = len(out)
+    if owned:  # hand the raw columns' memory back to the system (Arrow keeps it otherwise)
+        pa.default_memory_pool().release_unused()
     return ReadResult(out, report)
+
+
+def _release(raw: pd.DataFrame | None, typed: dict[str, pd.Series], cols: tuple[str, ...]) -> None:
+    """Drop converted columns from the parsed values and, if given, the raw frame we own."""
+    for col in cols:
+        typed.pop(col, None)
+        if raw is not None and col in raw.columns:
+            del raw[col]
 
 
 def read_events(source: PathOrFrame, *, name: str | None = None) -> pd.DataFrame:
@@ -531,7 +602,8 @@ def _validate_side_table(source: PathOrFrame, table: schema.Table,
         return ReadResult(None, report)
     all_present = _check_columns(df, table, report)
     typed = _parse_typed_columns(df, table, report)
-    _check_null_ids(df, table, report)
+    factorized = _factorize_ids(df, table)
+    _check_null_ids(df, table, report, factorized)
     for col in ("capacity", "level", "term_days"):
         if col in typed:
             bad = _not_whole(typed[col])
@@ -546,8 +618,9 @@ def _validate_side_table(source: PathOrFrame, table: schema.Table,
     member_like = [c.name for c in table.columns
                    if c.kind == "id" and c.name != "group_id" and c.name in df.columns]
     if "group_id" in df.columns:
-        out["group_id"] = _categorical_ids(df["group_id"])[0].array
-    for col, s in zip(member_like, _categorical_ids(*(df[c] for c in member_like)), strict=True):
+        out["group_id"] = _categorical_ids(df["group_id"], factorized=factorized)[0].array
+    for col, s in zip(member_like, _categorical_ids(*(df[c] for c in member_like),
+                                                    factorized=factorized), strict=True):
         out[col] = s.array
     for col in table.columns:
         if col.name in typed:

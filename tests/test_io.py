@@ -324,3 +324,23 @@ def test_parquet_folder_of_parts(events_frame, tmp_path):
     ev = read_events(folder)
     assert len(ev) == len(events_frame)
     assert np.array_equal(ev["event_id"].to_numpy(), events_frame["event_id"].to_numpy())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "A", "a ", "", "007", "7", "事件"]),
+                          st.text(max_size=6)), max_size=60))
+def test_duplicate_marks_equal_pandas_duplicated(values):
+    s = pd.Series(values, dtype="string")
+    expected = (s.notna() & s.duplicated(keep="first")).to_numpy()
+    np.testing.assert_array_equal(sio.repeats_an_earlier_value(s), expected)
+    # object columns (pandas without Arrow strings) give the same marks
+    np.testing.assert_array_equal(sio.repeats_an_earlier_value(s.astype(object)), expected)
+
+
+def test_duplicate_marks_survive_a_hash_collision(monkeypatch):
+    """Equal hashes are only candidates: the text decides (forced here: every hash collides)."""
+    import polars as pl
+
+    monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: pl.Series([7] * len(self), dtype=pl.UInt64))
+    s = pd.Series(["x", "y", "x", None, "z", "y"], dtype="string")
+    assert sio.repeats_an_earlier_value(s).tolist() == [False, False, True, False, False, True]
