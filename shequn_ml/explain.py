@@ -123,15 +123,35 @@ def _definitions(names: list[str] | pd.Index) -> dict[str, FeatureDef]:
     return defs
 
 
+def _is_percent(name: str) -> bool:
+    return name.endswith(("_share", "_share_30d", "_share_90d", "_pct_30d")) or name in (
+        "reciprocity", "checkin_adherence_30d", "size_vs_capacity", "pagerank", "hits_authority")
+
+
 def _display(name: str, value: float) -> str:
     if not np.isfinite(value):
         return "?"
-    if name.endswith(("_share", "_share_30d", "_share_90d", "_pct_30d")) or name in (
-            "reciprocity", "checkin_adherence_30d", "size_vs_capacity", "pagerank", "hits_authority"):
+    if _is_percent(name):
         return f"{value:.0%}"
     if abs(value - round(value)) < 1e-9 or abs(value) >= 10:
         return f"{value:.0f}"
     return f"{value:.1f}"
+
+
+def _display_many(name: str, values: np.ndarray) -> np.ndarray:
+    """``[_display(name, v) for v in values]``, with the branch chosen for all values at once."""
+    values = np.asarray(values, dtype=float)
+    out = np.full(len(values), "?", dtype=object)
+    finite = np.isfinite(values)
+    if _is_percent(name):
+        specs = [(finite, ".0%")]
+    else:
+        with np.errstate(invalid="ignore"):  # inf - inf: not finite, shown as "?" anyway
+            whole = finite & ((np.abs(values - np.round(values)) < 1e-9) | (np.abs(values) >= 10))
+        specs = [(whole, ".0f"), (finite & ~whole, ".1f")]
+    for mask, spec in specs:
+        out[mask] = [format(v, spec) for v in values[mask].tolist()]
+    return out
 
 
 def render_reason(name: str, value: float, lang: Lang = "both") -> str:
@@ -144,7 +164,10 @@ def render_reason(name: str, value: float, lang: Lang = "both") -> str:
 
 
 def _render(name: str, fd: FeatureDef | None, value: float, lang: Lang) -> str:
-    shown = _display(name, value)
+    return _sentence(name, fd, _display(name, value), lang)
+
+
+def _sentence(name: str, fd: FeatureDef | None, shown: str, lang: Lang) -> str:
     if fd is None or not fd.reason_en:
         en, zh = f"{name} = {shown}", f"{name} = {shown}"
     else:
@@ -157,8 +180,18 @@ def top_features(explanation: Explanation, k: int = 3) -> pd.DataFrame:
 
     Ties are broken by column order, so the result is deterministic.
     """
+    v = explanation.values.to_numpy(dtype=float, copy=True)
+    v[np.isnan(v)] = -np.inf  # a missing value never pushes a score up
+    k = min(k, v.shape[1])
+    # k passes of argmax (the first maximum: ties go to the earlier column) instead of
+    # sorting every row: the same as a stable descending argsort's first k columns
+    order = np.empty((len(v), k), dtype=np.int64)
+    rows = np.arange(len(v))
+    for i in range(k):
+        order[:, i] = np.argmax(v, axis=1)
+        if i + 1 < k:
+            v[rows, order[:, i]] = -np.inf
     v = explanation.values.to_numpy()
-    order = np.argsort(-v, axis=1, kind="stable")[:, :k]
     cols = np.asarray(explanation.values.columns, dtype=object)
     names = cols[order]
     positive = np.take_along_axis(v, order, axis=1) > 0
@@ -196,17 +229,23 @@ def reason_codes(explanation: Explanation, X: pd.DataFrame, k: int = 3,
     top = top_features(explanation, k)
     defs = _definitions(explanation.values.columns)
     out = {}
+    columns = {}
     for i, col in enumerate(top.columns):
-        names = top[col].to_numpy(dtype=object)
-        texts = np.full(len(names), "", dtype=object)
-        present = pd.notna(names)
-        for name in pd.unique(names[present]):
-            rows = np.flatnonzero(names == name)
-            values = X[name].to_numpy(dtype=float)[rows]
-            uniq, inverse = np.unique(values, return_inverse=True)  # NaN sorts last, kept once
+        codes, names = pd.factorize(top[col].to_numpy(dtype=object))  # None -> -1
+        texts = np.full(len(codes), "", dtype=object)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        for k, name in enumerate(names):
+            rows = order[bounds[k]:bounds[k + 1]]
+            if name not in columns:
+                columns[name] = X[name].to_numpy(dtype=float)
+            # hashing, not sorting, finds the distinct values (NaN is one of them); many
+            # values show the same ("12 days"): each sentence is formatted once
+            inverse, uniq = pd.factorize(columns[name][rows], use_na_sentinel=False)
+            shown_of_value, shown = pd.factorize(_display_many(name, uniq))
             fd = defs.get(name)
-            rendered = np.array([_render(name, fd, float(v), lang) for v in uniq], dtype=object)
-            texts[rows] = rendered[inverse.reshape(-1)]
+            rendered = np.array([_sentence(name, fd, t, lang) for t in shown], dtype=object)
+            texts[rows] = rendered[shown_of_value][inverse]
         out[f"reason_{i + 1}"] = texts
     return pd.DataFrame(out, index=X.index)
 

@@ -144,8 +144,11 @@ class _PatternTable:
         index = self.slot[pattern]
         unseen = np.flatnonzero(index < 0)
         if len(unseen):
-            new, first = np.unique(pattern[unseen], return_index=True)
-            values = booster.predict(X[unseen[first]], pred_contrib=True, start_iteration=tree_index,
+            # one row per new pattern (any row of a pattern has its values): no sort needed
+            example = np.full(len(self.slot), -1, np.int64)
+            example[pattern[unseen]] = unseen
+            new = np.flatnonzero(example >= 0)
+            values = booster.predict(X[example[new]], pred_contrib=True, start_iteration=tree_index,
                                      num_iteration=1)
             self.slot[new] = np.arange(len(self.values), len(self.values) + len(new), dtype=np.int32)
             self.values = np.vstack([self.values, values])

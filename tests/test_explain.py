@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shequn_ml.explain import (
     Explanation,
@@ -95,6 +97,19 @@ def test_reason_codes_are_the_top_positive_signals(fitted):
     assert reasons.iloc[row, 0] == f"no message for {days} days / {days}天未发言"
 
 
+def test_every_reason_cell_is_its_feature_rendered_with_the_row_value(fitted):
+    model, X = fitted
+    X = X[:300].copy()
+    X.iloc[::7, X.columns.get_loc("days_since_speak")] = np.nan  # missing values render as "?"
+    ex = shap_values(model, X)
+    top, reasons = top_features(ex, 3), reason_codes(ex, X, lang="zh")
+    for i in range(len(X)):
+        for j in range(3):
+            name = top.iloc[i, j]
+            want = render_reason(name, float(X[name].iloc[i]), "zh") if isinstance(name, str) else ""
+            assert reasons.iloc[i, j] == want
+
+
 def test_rendering_and_rows_without_positive_signals():
     assert render_reason("benefit_only_share_90d", 0.8, "en") == \
         "comes mostly for red packets and coupons (80% of activity)"
@@ -114,3 +129,29 @@ def test_importance_sums_per_family(fitted):
     table = feature_importance(ex)
     assert table["mean_abs_shap"].is_monotonic_decreasing
     assert table.set_index("feature").loc["group_size", "family"] == "group_context"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 8), st.integers(0, 40), st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_top_features_equal_a_stable_descending_sort(n_cols, n_rows, k, seed):
+    rng = np.random.default_rng(seed)
+    # few distinct values, so ties are common; zeros and negatives too
+    v = rng.choice([-1.0, 0.0, 0.25, 0.5, 2.0], size=(n_rows, n_cols))
+    ex = Explanation(pd.DataFrame(v, columns=[f"f{j}" for j in range(n_cols)]), 0.0)
+    top = top_features(ex, k)
+    order = np.argsort(-v, axis=1, kind="stable")[:, :k]
+    for i in range(n_rows):
+        want = [f"f{j}" if v[i, j] > 0 else None for j in order[i]]
+        assert [n if isinstance(n, str) else None for n in top.iloc[i]] == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["days_since_speak", "reciprocity", "pagerank", "msg_share_30d", "x"]),
+       st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                          st.integers(-1000, 1000).map(lambda i: i / 20),
+                          st.integers(-10**6, 10**6).map(float)), max_size=30))
+def test_vectorised_display_equals_the_scalar_one(name, values):
+    from shequn_ml.explain import _display, _display_many
+
+    assert _display_many(name, np.array(values, dtype=float)).tolist() == \
+        [_display(name, v) for v in values]
