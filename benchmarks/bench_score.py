@@ -10,7 +10,8 @@ last day in a fresh child process per engine, and reports:
 * wall seconds per stage (read, features, each model's scores + exact TreeSHAP +
   reasons, assembly, write) and in all;
 * members scored per second (scored members, with reasons, over the whole job's
-  wall time, reading and writing included);
+  wall time, reading and writing included), and over the scoring stages alone
+  (the three models' scores, exact TreeSHAP and reasons, given the features);
 * the child's peak resident memory (``ru_maxrss``; for Spark, the driver's
   Python process and, separately, the largest Python worker; the JVM is not
   counted by ``ru_maxrss`` of Python children and is reported by ``ps`` at the end).
@@ -66,6 +67,22 @@ def models(data_dir: Path) -> str:
     subprocess.run([sys.executable, "-m", "shequn_ml.cli", "train", "experiments/quickstart.yaml",
                     "--quiet"], cwd=store, env=env, check=True, stdout=subprocess.DEVNULL)
     return uri
+
+
+def models_used(uri: str) -> dict[str, dict[str, int]]:
+    """Trees kept and leaves per tree of each champion model in the store."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from shequn_ml.scoring import TASKS
+    from shequn_ml.tracking import load_bundle
+
+    out = {}
+    for task in TASKS:
+        est = load_bundle(f"shequn-{task}", tracking_uri=uri).estimator
+        leaves = getattr(est, "num_leaves_", None) or est.get_params()["num_leaves"]
+        out[task] = {"trees": int(est.best_iteration_), "leaves": int(leaves)}
+    return out
 
 
 def child(args: argparse.Namespace) -> None:
@@ -142,17 +159,22 @@ def main() -> None:
             r.update(engine=engine, members=n, load=os.getloadavg()[0])
             rows.append(r)
             print(json.dumps(r), flush=True)
-    print("\n| engine | members simulated | events | roster rows | scored | features s | silence s | "
-          "churn s | kol s | total s | scored/s | peak RSS MB (driver / workers) | load |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| engine | members simulated | events | roster rows | scored | read s | features s | "
+          "silence s | churn s | kol s | total s | scored/s (job) | scored/s (scores + reasons) | "
+          "peak RSS MB (driver / workers) | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         st = r["stages"]
         feat = st.get("roster", 0) + st.get("features", 0)
+        scoring = sum(st.get(f"score {t}", 0) for t in ("silence", "churn", "kol"))
+        stage_rate = f"{r['scored'] / scoring:,.0f}" if scoring > 0 else "n/a (lazy stages)"
         print(f"| {r['engine']} | {r['members']:,} | {r['events']:,} | {r['rows']:,} | {r['scored']:,} | "
-              f"{feat:.1f} | {st.get('score silence', 0):.1f} | {st.get('score churn', 0):.1f} | "
-              f"{st.get('score kol', 0):.1f} | {r['seconds']:.1f} | {r['scored'] / r['seconds']:,.0f} | "
+              f"{st.get('read', 0):.1f} | {feat:.1f} | {st.get('score silence', 0):.1f} | "
+              f"{st.get('score churn', 0):.1f} | {st.get('score kol', 0):.1f} | {r['seconds']:.1f} | "
+              f"{r['scored'] / r['seconds']:,.0f} | {stage_rate} | "
               f"{r['rss_mb']:,.0f} / {r['child_rss_mb']:,.0f} | {r['load']:.1f} |")
-
+    print("\nModels (trees x leaves): " + ", ".join(
+        f"{t} {m['trees']} x {m['leaves']}" for t, m in models_used(uri).items()))
 
 if __name__ == "__main__":
     main()

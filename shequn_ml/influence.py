@@ -517,17 +517,29 @@ def group_hits(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, gi: np.ndar
     h = 1.0 / size[gi]
     a = np.zeros(n)
     running = np.ones(n_groups, bool)
+    # Groups are separate graphs: once most of the nodes belong to groups that have
+    # converged, iterate on the others' rows and columns only. Each row keeps its
+    # entries in order and each group its nodes in order, so every value is computed
+    # exactly as on the whole matrix.
+    nodes, A_on, At_on, g_on = np.arange(n), A, At, gi
     for _ in range(max_iter):
-        a_new = At @ h
-        h_new = A @ a_new
-        h_new = h_new / _group_max(h_new, gi, n_groups)[gi]
-        a_new = a_new / _group_max(a_new, gi, n_groups)[gi]
-        change = np.bincount(gi, weights=np.abs(h_new - h), minlength=n_groups)
-        live = running[gi]
-        h, a = np.where(live, h_new, h), np.where(live, a_new, a)
+        h_on = h[nodes]
+        a_new = At_on @ h_on
+        h_new = A_on @ a_new
+        h_new = h_new / _group_max(h_new, g_on, n_groups)[g_on]
+        a_new = a_new / _group_max(a_new, g_on, n_groups)[g_on]
+        change = np.bincount(g_on, weights=np.abs(h_new - h_on), minlength=n_groups)
+        live = running[g_on]
+        h[nodes] = np.where(live, h_new, h_on)
+        a[nodes] = np.where(live, a_new, a[nodes])
         running &= change >= tol
         if not running.any():
             break
+        keep = running[g_on]
+        if keep.sum() < len(nodes) // 2:
+            sel = np.flatnonzero(keep)
+            nodes, g_on = nodes[sel], g_on[sel]
+            A_on, At_on = A_on[sel][:, sel], At_on[sel][:, sel]
     total = np.bincount(gi, weights=a, minlength=n_groups)
     return np.divide(a, total[gi], out=np.zeros(n), where=total[gi] > 0)
 
@@ -535,7 +547,11 @@ def group_hits(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, gi: np.ndar
 def _group_max(x: np.ndarray, gi: np.ndarray, n_groups: int) -> np.ndarray:
     """Per-group maximum, 1 where it is 0 (an edge-less group stays at 0)."""
     best = np.zeros(n_groups)
-    np.maximum.at(best, gi, x)
+    if len(gi) and (gi[1:] >= gi[:-1]).all():  # nodes sorted by group: one pass per group
+        starts = np.flatnonzero(np.r_[True, gi[1:] != gi[:-1]])
+        best[gi[starts]] = np.maximum(np.maximum.reduceat(x, starts), 0.0)
+    else:
+        np.maximum.at(best, gi, x)
     best[best <= 0] = 1.0
     return best
 

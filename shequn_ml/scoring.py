@@ -295,7 +295,8 @@ def prepare(events: pd.DataFrame, cutoff: object, bundles: Mapping[str, ModelBun
     for task, bundle in bundles.items():
         key = bundle.feature_spec.model_dump_json()
         if key not in base:
-            base[key] = build_features(events, [cut], bundle.feature_spec, members=members, groups=groups)
+            base[key] = build_features(events, [cut], bundle.feature_spec, members=members,
+                                       groups=groups, history=history)
         per_task[task] = bundle_features(events, cut, bundle, members=members, groups=groups,
                                          history=history, base=base[key])
     # every feature table holds the same population: the members present at the cutoff

@@ -203,6 +203,59 @@ def test_group_hits_matches_networkx_on_each_group():
         np.testing.assert_allclose(got[gi == k], want, atol=1e-7)
 
 
+def _hits_on_the_whole_matrix(src, dst, weight, gi, n_groups, tol=1e-10, max_iter=1000):
+    """The plain form: every group iterated on the whole matrix, per-group maxima by ufunc.at."""
+    from scipy import sparse
+
+    def gmax(x):
+        best = np.zeros(n_groups)
+        np.maximum.at(best, gi, x)
+        best[best <= 0] = 1.0
+        return best
+
+    n = len(gi)
+    A = sparse.csr_matrix((weight, (src, dst)), shape=(n, n))
+    At = A.T.tocsr()
+    h, a = 1.0 / np.bincount(gi, minlength=n_groups).astype(float)[gi], np.zeros(n)
+    running = np.ones(n_groups, bool)
+    for _ in range(max_iter):
+        a_new = At @ h
+        h_new = A @ a_new
+        h_new = h_new / gmax(h_new)[gi]
+        a_new = a_new / gmax(a_new)[gi]
+        change = np.bincount(gi, weights=np.abs(h_new - h), minlength=n_groups)
+        live = running[gi]
+        h, a = np.where(live, h_new, h), np.where(live, a_new, a)
+        running &= change >= tol
+        if not running.any():
+            break
+    total = np.bincount(gi, weights=a, minlength=n_groups)
+    return np.divide(a, total[gi], out=np.zeros(n), where=total[gi] > 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 25), min_size=1, max_size=12), st.integers(0, 2**31 - 1),
+       st.integers(5, 400))
+def test_group_hits_equals_the_whole_matrix_iteration_exactly(sizes, seed, max_iter):
+    """Dropping converged groups from the iteration changes no value, not even the last bit."""
+    rng = np.random.default_rng(seed)
+    gi = np.repeat(np.arange(len(sizes)), sizes)
+    offset = np.r_[0, np.cumsum(sizes)[:-1]]
+    pairs = set()
+    for k, n in enumerate(sizes):
+        for _ in range(int(rng.integers(0, 3 * n + 1))):  # some groups get no edge at all
+            a, b = rng.integers(0, n, 2)
+            if a != b:
+                pairs.add((int(a + offset[k]), int(b + offset[k])))
+    pairs = sorted(pairs)
+    src = np.array([p[0] for p in pairs], dtype=np.int64)
+    dst = np.array([p[1] for p in pairs], dtype=np.int64)
+    w = rng.integers(1, 5, len(pairs)).astype(float)
+    got = group_hits(src, dst, w, gi, len(sizes), max_iter=max_iter)
+    want = _hits_on_the_whole_matrix(src, dst, w, gi, len(sizes), max_iter=max_iter)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_hits_authority_reads_the_window_before_the_cutoff_only():
     rows = joined("a", "b", "c", "d") + joined("x", "y", group="quiet") + [
         (2, "g", "b", "reply", "a"), (3, "g", "c", "reply", "a"), (4, "g", "d", "mention", "a"),

@@ -80,6 +80,7 @@ def build_features(
     members: pd.DataFrame | None = None,
     groups: pd.DataFrame | None = None,
     progress: bool = False,
+    history: EventHistory | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features for every member present at each cutoff.
 
@@ -97,6 +98,10 @@ def build_features(
         Normalised side tables (paid status, join dates, capacity, term length).
     progress : bool, default False
         Show a progress bar over cutoffs.
+    history : EventHistory, optional
+        ``EventHistory(events, members=members, groups=groups)`` if the caller has
+        already built it (the batch job shares one between its steps); built here
+        otherwise.
 
     Returns
     -------
@@ -117,7 +122,8 @@ def build_features(
     [['a', '1.0', '3.0'], ['a', '0.0', '8.0'], ['b', '1.0', '1.0']]
     """
     spec = spec or FeatureSpec()
-    history = EventHistory(events, members=members, groups=groups)
+    if history is None:
+        history = EventHistory(events, members=members, groups=groups)
     cuts = as_cutoffs(cutoffs)
     iterator = cuts
     if progress:
