@@ -160,9 +160,9 @@ def main() -> None:
             rows.append(r)
             print(json.dumps(r), flush=True)
     print("\n| engine | members simulated | events | roster rows | scored | read s | features s | "
-          "silence s | churn s | kol s | total s | scored/s (job) | scored/s (scores + reasons) | "
-          "peak RSS MB (driver / workers) | load |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "silence s | churn s | kol s | assemble + write s | total s | scored/s (job) | "
+          "scored/s (scores + reasons) | peak RSS MB (driver / workers) | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         st = r["stages"]
         feat = st.get("roster", 0) + st.get("features", 0)
@@ -170,7 +170,8 @@ def main() -> None:
         stage_rate = f"{r['scored'] / scoring:,.0f}" if scoring > 0 else "n/a (lazy stages)"
         print(f"| {r['engine']} | {r['members']:,} | {r['events']:,} | {r['rows']:,} | {r['scored']:,} | "
               f"{st.get('read', 0):.1f} | {feat:.1f} | {st.get('score silence', 0):.1f} | "
-              f"{st.get('score churn', 0):.1f} | {st.get('score kol', 0):.1f} | {r['seconds']:.1f} | "
+              f"{st.get('score churn', 0):.1f} | {st.get('score kol', 0):.1f} | "
+              f"{st.get('assemble', 0) + st.get('write', 0):.1f} | {r['seconds']:.1f} | "
               f"{r['scored'] / r['seconds']:,.0f} | {stage_rate} | "
               f"{r['rss_mb']:,.0f} / {r['child_rss_mb']:,.0f} | {r['load']:.1f} |")
     print("\nModels (trees x leaves): " + ", ".join(

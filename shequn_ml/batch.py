@@ -31,7 +31,7 @@ from typing import Literal
 from shequn_ml.scoring import TASKS, ScoreResult, score_members, write_scores
 
 STAGES = ("read", "load models", "roster", "features", "score silence", "score churn", "score kol",
-          "write", "log")
+          "assemble", "write", "log")
 DEFAULT_MODEL_NAMES = {"silence": "shequn-silence", "churn": "shequn-churn", "kol": "shequn-kol"}
 Engine = Literal["pandas", "spark"]
 

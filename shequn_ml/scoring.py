@@ -444,6 +444,8 @@ def score_members(
     seconds["features"] = time.perf_counter() - clock
     predictions = predict(prepared, bundles, lang=lang, progress=progress, seconds=seconds)
     clock = time.perf_counter()
+    if progress is not None:
+        progress("assemble")
     out = assemble(prepared.cutoff, prepared.roster, predictions, bundles, prepared.in_silence_population)
     seconds["assemble"] = time.perf_counter() - clock
     return finish(out, bundles, seconds, rows_in=len(prepared.roster))
