@@ -42,6 +42,16 @@ def test_runs_params_and_metrics(logged):
         assert "validation.roc_auc" in metrics and "lightgbm.auc_vs_oracle" in metrics
         digest = run.inputs.dataset_inputs[0].dataset.digest
         assert len(digest) == 16 and run.data.tags["shequn.events_digest"] == digest
+        # the leaf search (models/churn.yaml lists candidates) is logged with its choice
+        model = result.tasks[task].models["lightgbm"]
+        assert run.data.params["num_leaves_chosen"] == str(model.num_leaves_)
+        for leaves, found in model.num_leaves_search_.items():
+            assert metrics[f"num_leaves_search.{leaves}.validation_roc_auc"] == pytest.approx(
+                found["validation_roc_auc"])
+        if task == "churn":
+            assert sorted(model.num_leaves_search_) == [7, 15]
+            aucs = {k: v["validation_roc_auc"] for k, v in model.num_leaves_search_.items()}
+            assert model.num_leaves_ == max(aucs, key=aucs.get)
 
 
 def test_kol_run_metrics_candidates_and_model(logged):
