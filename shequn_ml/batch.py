@@ -113,15 +113,19 @@ def run_batch_scoring(
     if engine == "spark":
         from shequn_ml.spark import score_members_spark
 
+        # Spark writes the table itself (one file, renamed into place): the table is never
+        # collected through the driver's JVM, which would not hold a million members' rows
         result = score_members_spark(events, cutoff, bundles, members=members, groups=groups,
-                                     progress=say)
+                                     out=out, csv=csv, progress=say)
+        written = [Path(out)] + ([Path(out).with_suffix(".csv")] if csv else [])
+        seconds["score_and_write"] = time.perf_counter() - clock
     else:
         result = score_members(ev, cutoff, bundles, members=mt, groups=gt, progress=say)
-    seconds["score"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    say("write")
-    written = write_scores(result.table, out, csv=csv)
-    seconds["write"] = time.perf_counter() - clock
+        seconds["score"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        say("write")
+        written = write_scores(result.table, out, csv=csv)
+        seconds["write"] = time.perf_counter() - clock
     run_id = None
     say("log")
     if log_run:

@@ -62,7 +62,8 @@ def spark_session(master: str = "local[2]", app_name: str = "shequn-ml", **conf:
     master : str, default "local[2]"
     app_name : str
     **conf
-        Extra Spark settings (``spark.driver.memory="4g"``, ...); dots as given.
+        Extra Spark settings (``spark.driver.memory="8g"``, ...); dots as given. The
+        driver gets 4 GB by default (in local mode it also runs the executors).
     """
     from pyspark.sql import SparkSession
 
@@ -73,6 +74,9 @@ def spark_session(master: str = "local[2]", app_name: str = "shequn-ml", **conf:
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "8")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               # local mode runs the executors in the driver's JVM: its default 1 GB heap
+               # ran out on a million members (cached feature rows, the write's shuffle)
+               .config("spark.driver.memory", "4g")
                .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
                .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC"))
     for k, v in conf.items():

@@ -94,3 +94,24 @@ def test_spark_writes_one_parquet_file_in_place(both_engines):
     assert out.is_file()
     assert pd.read_parquet(out).shape[0] == len(on_spark.table)
     assert not [p for p in tmp.iterdir() if p.name.startswith(".spark.parquet")]  # no temp folder left
+
+
+def test_the_batch_job_on_spark_writes_through_spark(spark, logged_quickstart, tmp_path, monkeypatch):
+    """`shequn-ml score --engine spark` must not collect the table and write it with pandas:
+    a million members' rows do not fit the driver JVM's heap (it ran out at 1M members)."""
+    import shequn_ml.batch as batch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Spark engine's table was written by pandas")
+
+    monkeypatch.setattr(batch, "write_scores", refuse)
+    out = tmp_path / "scores.parquet"
+    done = batch.run_batch_scoring(str(SAMPLE / "events.parquet"), CUTOFF, str(out),
+                                   members=str(SAMPLE / "members.parquet"),
+                                   groups=str(SAMPLE / "groups.parquet"), engine="spark",
+                                   csv=True, tracking_uri=logged_quickstart[2], log_run=False)
+    assert done.written == [out, out.with_suffix(".csv")]
+    table = pd.read_parquet(out)
+    assert len(table) == done.result.counts["rows_out"] == done.result.counts["rows_in"]
+    assert len(pd.read_csv(out.with_suffix(".csv"))) == len(table)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scores.")]  # no temp folder left
