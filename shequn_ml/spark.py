@@ -51,6 +51,8 @@ from shequn_ml.scoring import (
 OUTPUT_SCHEMA = ", ".join(
     f"{c} {'timestamp' if c == 'cutoff' else 'double' if c in ('silence_risk', 'churn_risk', 'kol_score') else 'long' if c == 'kol_rank_in_group' else 'string'}"  # noqa: E501
     for c in OUTPUT_COLUMNS)
+#: The grouping column of the per-call stages when groups are bucketed.
+CALL = "_shequn_call"
 PRED_SCHEMA = "score double, " + ", ".join(f"reason_{i} string" for i in range(1, N_REASONS + 1))
 
 
@@ -102,19 +104,21 @@ def _feature_columns(bundles: Mapping[str, ModelBundle]) -> list[str]:
 
 def _prepare_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle], groups: pd.DataFrame | None,
                    columns: list[str]) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
-    """The per-group function of stage 1: raw rows of one group in, long feature rows out."""
+    """The function of stage 1: raw rows of whole groups in, long feature rows out."""
 
     def run(ev_raw: pd.DataFrame, mem_raw: pd.DataFrame) -> pd.DataFrame:
         from shequn_ml.io import read_events, read_groups, read_members
 
+        ev_raw = ev_raw.drop(columns=[CALL], errors="ignore")
+        mem_raw = mem_raw.drop(columns=[CALL], errors="ignore")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             members = read_members(mem_raw) if len(mem_raw) else None
-            group_id = (ev_raw["group_id"].iloc[0] if len(ev_raw) else mem_raw["group_id"].iloc[0])
             side = None
             if groups is not None:
-                mine = groups.loc[groups["group_id"].astype(str) == str(group_id)]
-                side = read_groups(mine) if len(mine) else None
+                mine = set(ev_raw["group_id"].astype(str)) | set(mem_raw["group_id"].astype(str))
+                rows = groups.loc[groups["group_id"].astype(str).isin(mine)]
+                side = read_groups(rows) if len(rows) else None
             if len(ev_raw):
                 events = read_events(ev_raw)
                 prep = prepare(events, cutoff, bundles, members=members, groups=side)
@@ -132,30 +136,36 @@ def _prepare_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle], gro
                 roster["status"] = np.where(ok, "no_usable_history", "not_joined_by_cutoff")
                 roster = roster.drop_duplicates(KEY)
                 feats, pop = pd.DataFrame(columns=KEY), None
-        out = roster[KEY + ["status"]].copy()
+        out = roster[KEY + ["status"]].reset_index(drop=True)
         keys = pd.MultiIndex.from_frame(out[KEY].astype(str))
+        # one indexer and one float block for all feature columns (per-column reindex and
+        # insertion cost more than the group's features)
+        block = np.full((len(out), len(columns)), np.nan)
         if len(feats):
-            f = feats.set_index(pd.MultiIndex.from_frame(feats[KEY].astype(str)))
-            for c in columns:
-                out[c] = f[c].reindex(keys).to_numpy(dtype=float) if c in f.columns else np.nan
-        else:
-            for c in columns:
-                out[c] = np.nan
-        if pop is not None:
-            flags = pop.set_index(KEY)["in_population"].reindex(keys)
-            out["in_population"] = flags.fillna(False).to_numpy(dtype=bool)
-        else:
-            out["in_population"] = False
-        return _for_arrow(out[KEY + ["status", "in_population"] + columns].copy())
+            take = pd.MultiIndex.from_frame(feats[KEY].astype(str)).get_indexer(keys)
+            found = take >= 0
+            have = [j for j, c in enumerate(columns) if c in feats.columns]
+            if have and found.any():
+                values = feats[[columns[j] for j in have]].to_numpy(dtype=float)
+                block[np.ix_(found, have)] = values[take[found]]
+        in_pop = np.zeros(len(out), dtype=bool)
+        if pop is not None and len(pop):
+            at = pd.MultiIndex.from_frame(pop[KEY].astype(str)).get_indexer(keys)
+            flags = pop["in_population"].to_numpy(dtype=bool)
+            in_pop[at >= 0] = flags[at[at >= 0]]
+        out = pd.concat([out, pd.DataFrame({"in_population": in_pop}),
+                         pd.DataFrame(block, columns=columns)], axis=1)
+        return _for_arrow(out)
 
     return run
 
 
 def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle]
                     ) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """The per-group function of stage 4: scored long rows in, output rows out."""
+    """The function of stage 4: scored long rows of whole groups in, output rows out."""
 
     def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        pdf = pdf.drop(columns=[CALL], errors="ignore")
         roster = pdf[KEY + ["status"]].astype({"group_id": str, "member_id": str})
         preds = {}
         for task in bundles:
@@ -176,6 +186,27 @@ def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle]
         return _for_arrow(out)
 
     return run
+
+
+def _calls(frames: list, groups_per_call: int) -> tuple[list, list[str]]:
+    """Add the column that says which Python call each row's group goes to.
+
+    With ``groups_per_call=1`` each group is its own call (``groupBy("group_id")``);
+    otherwise the groups are hashed into ``ceil(n_groups / groups_per_call)`` buckets,
+    so every group's rows still meet in one call and one call prepares many groups.
+    """
+    from pyspark.sql import functions as F
+
+    if groups_per_call < 1:
+        raise ValueError(f"groups_per_call must be a positive integer, got {groups_per_call!r}")
+    if groups_per_call == 1:
+        return frames, ["group_id"]
+    ids = frames[0].select("group_id")
+    for f in frames[1:]:
+        ids = ids.union(f.select("group_id"))
+    n_calls = max(1, -(-ids.distinct().count() // groups_per_call))
+    return [f.withColumn(CALL, F.pmod(F.xxhash64(F.col("group_id").cast("string")), F.lit(n_calls)))
+            for f in frames], [CALL]
 
 
 def _read(spark, path: str | os.PathLike[str]):
@@ -216,6 +247,7 @@ def score_members_spark(
     out: str | os.PathLike[str] | None = None,
     csv: bool = False,
     spark=None,
+    groups_per_call: int = 64,
     progress: Callable[[str], None] | None = None,
 ) -> ScoreResult:
     """:func:`shequn_ml.scoring.score_members` on Spark, reading and writing through Spark.
@@ -234,6 +266,12 @@ def score_members_spark(
         beside it with ``csv=True``.
     spark : SparkSession, optional
         Default :func:`spark_session`.
+    groups_per_call : int, default 64
+        How many whole groups one Python call of the per-group stages prepares.
+        ``1`` is ``groupBy("group_id").applyInPandas``, one call per group; larger
+        values hash the groups into buckets (a group is never split), which spares
+        the fixed cost of a call (about 0.15 s per group of 100 members here, more
+        than its features) and gives the same table.
     progress : callable, optional
         Called with each stage name.
 
@@ -265,7 +303,8 @@ def score_members_spark(
     schema = ", ".join(["group_id string", "member_id string", "status string", "in_population boolean"]
                        + [f"`{c}` double" for c in columns])
     say("features")
-    long = (ev.groupBy("group_id").cogroup(mem.groupBy("group_id"))
+    (ev, mem), by = _calls([ev, mem], groups_per_call)
+    long = (ev.groupBy(*by).cogroup(mem.groupBy(*by))
             .applyInPandas(_prepare_group(cut, bundles, gt, columns), schema=schema))
     if "groups_in" in columns:
         w = Window.partitionBy("member_id")
@@ -291,7 +330,8 @@ def score_members_spark(
             long = long.withColumn(f"{task}__reason_{i}", F.col(f"{task}__pred.reason_{i}"))
         long = long.drop(f"{task}__pred")
     clock = time.perf_counter()
-    table = (long.groupBy("group_id").applyInPandas(_assemble_group(cut, bundles), schema=OUTPUT_SCHEMA))
+    (long,), by = _calls([long], groups_per_call)
+    table = long.groupBy(*by).applyInPandas(_assemble_group(cut, bundles), schema=OUTPUT_SCHEMA)
     say("write")
     if out is not None:
         dest = _write_one_file(table, Path(out), "parquet")

@@ -64,17 +64,16 @@ def both_engines(spark, logged_quickstart, tmp_path_factory):
         gt = read_groups(SAMPLE / "groups.parquet")
     local = score_members(ev, CUTOFF, bundles, members=mt, groups=gt)
     write_scores(local.table, tmp / "pandas.parquet")
+    # one Python call per group: groupBy("group_id").applyInPandas, as the issue states it
     on_spark = score_members_spark(SAMPLE / "events.parquet", CUTOFF, bundles,
                                    members=SAMPLE / "members.parquet", groups=SAMPLE / "groups.parquet",
-                                   out=tmp / "spark.parquet", spark=spark)
+                                   out=tmp / "spark.parquet", spark=spark, groups_per_call=1)
     return local, on_spark, tmp
 
 
-def test_spark_gives_the_pandas_scores_and_reasons(both_engines):
-    local, on_spark, _ = both_engines
-    a, b = local.table, on_spark.table
+def _assert_same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:
     assert list(a.columns) == list(b.columns)
-    assert len(a) == len(b) and local.counts == on_spark.counts
+    assert len(a) == len(b)
     pd.testing.assert_frame_equal(a[["group_id", "member_id", "status"]].astype(str),
                                   b[["group_id", "member_id", "status"]].astype(str))
     for col in ("silence_risk", "churn_risk", "kol_score"):
@@ -85,7 +84,39 @@ def test_spark_gives_the_pandas_scores_and_reasons(both_engines):
     assert (ranks[0] == ranks[1]).all()
     text = [c for c in a.columns if "reason" in c or c == "note" or c.endswith("_version")]
     pd.testing.assert_frame_equal(a[text].astype(str), b[text].astype(str))
-    assert (a["status"] == "scored").sum() > 1000
+
+
+def test_spark_gives_the_pandas_scores_and_reasons(both_engines):
+    local, on_spark, _ = both_engines
+    _assert_same_table(local.table, on_spark.table)
+    assert local.counts == on_spark.counts
+    assert (local.table["status"] == "scored").sum() > 1000
+
+
+def test_spark_with_groups_bucketed_per_call_gives_the_same_table(spark, both_engines, logged_quickstart,
+                                                                   tmp_path):
+    """Many whole groups per Python call (hashed buckets) change nothing but the speed."""
+    from shequn_ml.spark import score_members_spark
+    from shequn_ml.tracking import load_bundle
+
+    local, _, _ = both_engines
+    uri = logged_quickstart[2]
+    bundles = {t: load_bundle(f"shequn-{t}", tracking_uri=uri) for t in ("silence", "churn", "kol")}
+    calls = []
+    bucketed = score_members_spark(SAMPLE / "events.parquet", CUTOFF, bundles,
+                                   members=SAMPLE / "members.parquet", groups=SAMPLE / "groups.parquet",
+                                   spark=spark, groups_per_call=7, progress=calls.append)
+    _assert_same_table(local.table, bucketed.table)
+    assert bucketed.counts == local.counts
+    # the 30 groups went to several calls, each group to exactly one
+    from shequn_ml.spark import CALL, _calls
+
+    (ev,), by = _calls([spark.read.parquet(str(SAMPLE / "events.parquet"))], 7)
+    assert by == [CALL]
+    buckets = ev.select("group_id", CALL).distinct().toPandas()
+    assert buckets["group_id"].is_unique and 1 < buckets[CALL].nunique() <= 5
+    with pytest.raises(ValueError, match="groups_per_call"):
+        score_members_spark(SAMPLE / "events.parquet", CUTOFF, bundles, spark=spark, groups_per_call=0)
 
 
 def test_spark_writes_one_parquet_file_in_place(both_engines):
