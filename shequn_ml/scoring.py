@@ -48,10 +48,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shequn_ml import schema
 from shequn_ml.explain import Lang, reason_codes, shap_values
 from shequn_ml.features import FeatureSpec, build_features
-from shequn_ml.features.snapshots import EventHistory, to_cutoff
+from shequn_ml.features.snapshots import EventHistory, _text_lookup, to_cutoff
 from shequn_ml.io import write_table
 from shequn_ml.labels import silence_population
 from shequn_ml.models._ranker import KolLabelSpec
@@ -193,35 +192,37 @@ def roster(history: EventHistory, cutoff: pd.Timestamp) -> pd.DataFrame:
         ``scored`` / ``no_usable_history`` split, which needs the population:
         ``present``, ``left_before_cutoff`` or ``not_joined_by_cutoff``.
     """
-    c_ns = int(cutoff.value)
-    n = int(np.searchsorted(history.ts, c_ns, side="left"))
-    is_exit = history.type_lookup(schema.EXIT_EVENT_TYPES)[history.e[:n]]
-    lo = np.iinfo(np.int64).min
-    ev = pd.DataFrame({"g": history.g[:n], "m": history.m[:n],
-                       "exit_ns": np.where(is_exit, history.ts[:n], lo),
-                       "stay_ns": np.where(~is_exit, history.ts[:n], lo)})
-    agg = ev.groupby(["g", "m"], sort=False).agg(last_exit=("exit_ns", "max"),
-                                                 last_stay=("stay_ns", "max")).reset_index()
+    n = int(np.searchsorted(history.ts, int(cutoff.value), side="left"))
+    # each (group, member) pair's latest exit and latest other event before the cutoff, read
+    # from the history's per-pair index (the one the features use) instead of a group-by
+    ms = history.memberships
+    kid, last_exit, last_stay = ms.latest(history, n)
+    keys = ms.keys[kid]
+    nm = np.int64(max(history.n_members, 1))
     acted = pd.DataFrame({
-        "group_id": history.group_categories.to_numpy(dtype=object)[agg["g"].to_numpy()],
-        "member_id": history.member_categories.to_numpy(dtype=object)[agg["m"].to_numpy()],
-        "status": np.where(agg["last_stay"].to_numpy() > agg["last_exit"].to_numpy(), "present",
-                           "left_before_cutoff"),
+        "group_id": history.group_categories.to_numpy(dtype=object)[keys // nm],
+        "member_id": history.member_categories.to_numpy(dtype=object)[keys % nm],
+        "status": np.where(last_stay > last_exit, "present", "left_before_cutoff"),
     })
     mt = history.members
     if mt is None or len(mt) == 0:
         return acted
-    listed = pd.DataFrame({"group_id": mt["group_id"].astype(str).to_numpy(dtype=object),
-                           "member_id": mt["member_id"].astype(str).to_numpy(dtype=object)})
-    if "joined_at" in mt.columns:
-        joined = mt["joined_at"]
+    g = _text_lookup(mt["group_id"], pd.Index(history.group_categories.astype(str)))
+    m = _text_lookup(mt["member_id"], pd.Index(history.member_categories.astype(str)))
+    # what members did before the cutoff overrides the table's join date
+    known = (g >= 0) & (m >= 0)
+    listed_only = ~known
+    listed_only[known] = ~np.isin(g[known].astype(np.int64) * nm + m[known], keys)
+    rest = mt.loc[listed_only]
+    listed = pd.DataFrame({"group_id": rest["group_id"].astype(str).to_numpy(dtype=object),
+                           "member_id": rest["member_id"].astype(str).to_numpy(dtype=object)})
+    if "joined_at" in rest.columns:
+        joined = rest["joined_at"]
         listed["status"] = np.where(joined.notna().to_numpy() & (joined < cutoff).to_numpy(),
                                     "present", "not_joined_by_cutoff")
     else:
         listed["status"] = "not_joined_by_cutoff"
     listed = listed.drop_duplicates(KEY, keep="first")
-    # what members did before the cutoff overrides the table's join date
-    listed = listed.loc[~pd.MultiIndex.from_frame(listed[KEY]).isin(pd.MultiIndex.from_frame(acted[KEY]))]
     return pd.concat([acted, listed], ignore_index=True)
 
 

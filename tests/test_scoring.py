@@ -182,3 +182,58 @@ def test_bad_bundles_are_refused(bundles):
         score_members(pd.DataFrame(), CUTOFF, {"loyalty": bundles["churn"]})
     with pytest.raises(TypeError, match="needs a KolLabelSpec"):
         ModelBundle("kol", bundles["kol"].estimator, bundles["kol"].feature_spec, LabelSpec())
+
+
+def _roster_by_group_by(events: pd.DataFrame, members: pd.DataFrame | None,
+                        cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The roster's rule written as a plain group-by (the reference for the per-pair index)."""
+    before = events.loc[events["ts"] < cutoff]
+    is_exit = before["event_type"].astype(str).isin(schema.EXIT_EVENT_TYPES)
+    lo = pd.Timestamp.min.tz_localize("UTC")
+    frame = pd.DataFrame({"group_id": before["group_id"].astype(str),
+                          "member_id": before["member_id"].astype(str),
+                          "exit": before["ts"].where(is_exit, lo), "stay": before["ts"].where(~is_exit, lo)})
+    agg = frame.groupby(["group_id", "member_id"]).agg(exit=("exit", "max"), stay=("stay", "max"))
+    agg = agg.reset_index()
+    agg["status"] = np.where(agg["stay"] > agg["exit"], "present", "left_before_cutoff")
+    rows = [agg[["group_id", "member_id", "status"]]]
+    if members is not None:
+        listed = pd.DataFrame({"group_id": members["group_id"].astype(str),
+                               "member_id": members["member_id"].astype(str)})
+        joined = members["joined_at"]
+        listed["status"] = np.where(joined.notna() & (joined < cutoff), "present", "not_joined_by_cutoff")
+        listed = listed.drop_duplicates(["group_id", "member_id"])
+        acted = pd.MultiIndex.from_frame(agg[["group_id", "member_id"]])
+        rows.append(listed.loc[~pd.MultiIndex.from_frame(listed[["group_id", "member_id"]]).isin(acted)])
+    return pd.concat(rows, ignore_index=True).sort_values(["group_id", "member_id"]).reset_index(drop=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["g1", "g2"]), st.sampled_from("abcd"),
+                               st.sampled_from(["message", "leave", "removed", "join", "reply"])),
+                     min_size=1, max_size=30),
+       listed=st.lists(st.tuples(st.sampled_from(["g1", "g2", "g3"]), st.sampled_from("abcde"),
+                                 st.one_of(st.none(), st.integers(0, 40))), max_size=8,
+                       unique_by=lambda r: (r[0], r[1])),
+       cut_day=st.integers(0, 41))
+def test_the_roster_follows_the_group_by_rule(rows, listed, cut_day):
+    """Statuses read from the per-pair index equal a group-by over the events before the cutoff
+    (ties between an exit and another event at the same instant count as gone)."""
+    from shequn_ml.features.snapshots import EventHistory
+    from shequn_ml.scoring import roster
+
+    t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    raw = pd.DataFrame({"ts": [t0 + pd.Timedelta(days=d) for d, *_ in rows], "group_id": [r[1] for r in rows],
+                        "member_id": [r[2] for r in rows], "event_type": [r[3] for r in rows]})
+    joined = [None if r[2] is None else t0 + pd.Timedelta(days=r[2]) for r in listed]
+    members_raw = pd.DataFrame({"group_id": [r[0] for r in listed], "member_id": [r[1] for r in listed],
+                                "joined_at": pd.to_datetime(joined, utc=True)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        events = read_events(raw)
+        members = read_members(members_raw) if len(members_raw) else None
+    cutoff = t0 + pd.Timedelta(days=cut_day)
+    got = roster(EventHistory(events, members=members), cutoff)
+    got = got.sort_values(["group_id", "member_id"]).reset_index(drop=True)
+    want = _roster_by_group_by(events, members, cutoff)
+    pd.testing.assert_frame_equal(got.astype(str), want.astype(str))

@@ -321,6 +321,16 @@ class _Memberships:
             paid_keys = g[keep].astype(np.int64) * h.n_members + m[keep]
         return m_keys, joined, paid_keys
 
+    def latest(self, h: EventHistory, n_events: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Key numbers (ascending) with an event among the first ``n_events``, and each one's
+        latest exit and latest other event among them (ns; :data:`NONE` without one)."""
+        if self.last_exit is None:
+            self._entry_exit(h, np.argsort(self.kid, kind="stable"))
+        count = np.bincount(self.kid[:n_events], minlength=self.n)
+        has = np.flatnonzero(count)
+        at = self.start[has] + count[has] - 1
+        return has, self.last_exit[at], self.last_stay[at]
+
     def population(self, h: EventHistory, n_events: int,
                    cutoff_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Key numbers (ascending) present with the first ``n_events`` events, their entry and
