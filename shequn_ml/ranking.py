@@ -291,6 +291,20 @@ def kol_features(
 
 
 # ---------------------------------------------------------------------------- candidates
+def dense_rank(values: pd.Series) -> np.ndarray:
+    """Each value's position among the sorted distinct values (equal values, equal rank;
+    missing values last): sorting by it is sorting by the values, over integers.
+
+    >>> dense_rank(pd.Series(["b", "a", "b", None])).tolist()
+    [1, 0, 1, 2]
+    """
+    codes, uniques = pd.factorize(values, sort=False)
+    rank = np.empty(len(uniques) + 1, np.int64)
+    rank[pd.Index(uniques).argsort()] = np.arange(len(uniques))
+    rank[-1] = len(uniques)  # code -1 (missing) picks this
+    return rank[np.asarray(codes)]
+
+
 def rank_within(table: pd.DataFrame, score: str, query: Sequence[str] = QUERY) -> np.ndarray:
     """1-based rank of each row in its query: score descending, then member_id ascending.
 
@@ -298,15 +312,22 @@ def rank_within(table: pd.DataFrame, score: str, query: Sequence[str] = QUERY) -
     >>> rank_within(t, "s").tolist()
     [3, 2, 1]
     """
-    keys = [table[c].astype(str).to_numpy() if isinstance(table[c].dtype, pd.CategoricalDtype)
-            else table[c].to_numpy() for c in query]
+    # every key as the rank of its value among the column's distinct values, so the sort
+    # is one lexsort over integers (categoricals by their text, as before)
+    keys = [dense_rank(table[c].astype(str) if isinstance(table[c].dtype, pd.CategoricalDtype)
+                        else table[c]) for c in query]
     s = np.nan_to_num(table[score].to_numpy(dtype=float), nan=-np.inf)
-    member = table["member_id"].astype(str).to_numpy()
-    frame = pd.DataFrame({f"q{i}": k for i, k in enumerate(keys)} | {"neg": -s, "member": member})
-    order = frame.sort_values(list(frame.columns), kind="stable").index.to_numpy()
-    sorted_q = frame.iloc[order][[f"q{i}" for i in range(len(keys))]]
-    start = (sorted_q != sorted_q.shift()).any(axis=1).to_numpy()
+    member = dense_rank(table["member_id"].astype(str))
+    order = np.lexsort([member, -s] + keys[::-1])
     idx = np.arange(len(order))
+    if len(order):
+        start = np.zeros(len(order), bool)
+        start[0] = True
+        for k in keys:
+            ks = k[order]
+            start[1:] |= ks[1:] != ks[:-1]
+    else:
+        start = np.zeros(0, bool)
     first = np.maximum.accumulate(np.where(start, idx, 0))
     rank = np.empty(len(order), np.int64)
     rank[order] = idx - first + 1

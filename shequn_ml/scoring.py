@@ -354,25 +354,38 @@ def assemble(cutoff: pd.Timestamp, roster_table: pd.DataFrame, predictions: Mapp
 
     Per group (ranks are within a group), so a scale-out engine can run it per group.
     """
-    table = roster_table.sort_values(KEY, kind="stable").reset_index(drop=True)
-    out = pd.DataFrame({"group_id": table["group_id"].astype(str).to_numpy(dtype=object),
-                        "member_id": table["member_id"].astype(str).to_numpy(dtype=object),
-                        "cutoff": pd.Series(cutoff, index=table.index).astype("datetime64[ns, UTC]"),
-                        "status": table["status"].to_numpy(dtype=object)})
+    from shequn_ml.ranking import dense_rank, rank_within
+
+    # keys as integers once: the sort by (group, member) text and every lookup below
+    g_text, m_text = roster_table["group_id"].astype(str), roster_table["member_id"].astype(str)
+    order = np.lexsort((dense_rank(m_text), dense_rank(g_text)))
+    g_codes, g_ids = pd.factorize(g_text.to_numpy(dtype=object)[order])
+    m_codes, m_ids = pd.factorize(m_text.to_numpy(dtype=object)[order])
+    g_index, m_index, n_m = pd.Index(g_ids), pd.Index(m_ids), np.int64(max(len(m_ids), 1))
+    row_of = pd.Index(g_codes.astype(np.int64) * n_m + m_codes)
+
+    def rows_of(keys: pd.DataFrame) -> np.ndarray:
+        g = g_index.get_indexer(keys["group_id"].astype(str).to_numpy(dtype=object))
+        m = m_index.get_indexer(keys["member_id"].astype(str).to_numpy(dtype=object))
+        return row_of.get_indexer(np.where((g >= 0) & (m >= 0), g.astype(np.int64) * n_m + m, -1))
+
+    out = pd.DataFrame({"group_id": np.asarray(g_ids, dtype=object)[g_codes],
+                        "member_id": np.asarray(m_ids, dtype=object)[m_codes],
+                        "cutoff": pd.Series(cutoff, index=pd.RangeIndex(len(order)))
+                        .astype("datetime64[ns, UTC]"),
+                        "status": roster_table["status"].to_numpy(dtype=object)[order]})
     notes = np.full(len(out), "", dtype=object)
     for status, text in NOTES.items():
         notes[out["status"].to_numpy() == status] = text
-    row_of = pd.Series(np.arange(len(out)), index=pd.MultiIndex.from_frame(out[KEY]))
     for task in TASKS:
         col = SCORE_COLUMN[task]
         score = np.full(len(out), np.nan)
         reasons = [np.full(len(out), "", dtype=object) for _ in range(N_REASONS)]
         pred = predictions.get(task)
         if pred is not None and len(pred):
-            rows = row_of.reindex(pd.MultiIndex.from_frame(pred[KEY].astype(str))).to_numpy()
-            if np.isnan(rows.astype(float)).any():
+            rows = rows_of(pred)
+            if (rows < 0).any():
                 raise AssertionError(f"{task}: a scored member is missing from the roster")
-            rows = rows.astype(np.int64)
             score[rows] = pred["score"].to_numpy(dtype=float)
             for i in range(N_REASONS):
                 reasons[i][rows] = pred[f"reason_{i + 1}"].fillna("").to_numpy(dtype=object)
@@ -384,11 +397,9 @@ def assemble(cutoff: pd.Timestamp, roster_table: pd.DataFrame, predictions: Mapp
     if "silence" in bundles and in_silence_population is not None:
         lab = bundles["silence"].label
         outside = in_silence_population.loc[~in_silence_population["in_population"].to_numpy(bool), KEY]
-        rows = row_of.reindex(pd.MultiIndex.from_frame(outside.astype(str))).dropna().to_numpy(np.int64)
-        notes[rows] = (f"silence_risk not scored: no speaking event in the {lab.active_window_days:g} days "
-                       "before the cutoff (already silent)")
-    from shequn_ml.ranking import rank_within
-
+        rows = rows_of(outside)
+        notes[rows[rows >= 0]] = (f"silence_risk not scored: no speaking event in the "
+                                  f"{lab.active_window_days:g} days before the cutoff (already silent)")
     rank = np.full(len(out), np.nan)
     has = np.isfinite(out["kol_score"].to_numpy(dtype=float))
     if has.any():

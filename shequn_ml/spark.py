@@ -188,23 +188,30 @@ def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle]
     return run
 
 
-def _calls(frames: list, groups_per_call: int) -> tuple[list, list[str]]:
-    """Add the column that says which Python call each row's group goes to.
-
-    With ``groups_per_call=1`` each group is its own call (``groupBy("group_id")``);
-    otherwise the groups are hashed into ``ceil(n_groups / groups_per_call)`` buckets,
-    so every group's rows still meet in one call and one call prepares many groups.
-    """
-    from pyspark.sql import functions as F
-
-    if groups_per_call < 1:
+def _n_calls(frames: list, groups_per_call: int) -> int:
+    """How many Python calls the per-group stages make: one per group with
+    ``groups_per_call=1``, else ``ceil(n_groups / groups_per_call)`` (0: one call per group)."""
+    if not isinstance(groups_per_call, int) or groups_per_call < 1:
         raise ValueError(f"groups_per_call must be a positive integer, got {groups_per_call!r}")
     if groups_per_call == 1:
-        return frames, ["group_id"]
+        return 0
     ids = frames[0].select("group_id")
     for f in frames[1:]:
         ids = ids.union(f.select("group_id"))
-    n_calls = max(1, -(-ids.distinct().count() // groups_per_call))
+    return max(1, -(-ids.distinct().count() // groups_per_call))
+
+
+def _calls(frames: list, n_calls: int) -> tuple[list, list[str]]:
+    """Add the column that says which Python call each row's group goes to.
+
+    With ``n_calls=0`` each group is its own call (``groupBy("group_id")``); otherwise
+    the groups are hashed into ``n_calls`` buckets, so every group's rows still meet
+    in one call and one call prepares many groups.
+    """
+    from pyspark.sql import functions as F
+
+    if n_calls == 0:
+        return frames, ["group_id"]
     return [f.withColumn(CALL, F.pmod(F.xxhash64(F.col("group_id").cast("string")), F.lit(n_calls)))
             for f in frames], [CALL]
 
@@ -303,7 +310,10 @@ def score_members_spark(
     schema = ", ".join(["group_id string", "member_id string", "status string", "in_population boolean"]
                        + [f"`{c}` double" for c in columns])
     say("features")
-    (ev, mem), by = _calls([ev, mem], groups_per_call)
+    # the groups are counted once, before any model runs (a count after the scoring
+    # columns are added would run the models)
+    n_calls = _n_calls([ev, mem], groups_per_call)
+    (ev, mem), by = _calls([ev, mem], n_calls)
     long = (ev.groupBy(*by).cogroup(mem.groupBy(*by))
             .applyInPandas(_prepare_group(cut, bundles, gt, columns), schema=schema))
     if "groups_in" in columns:
@@ -330,7 +340,7 @@ def score_members_spark(
             long = long.withColumn(f"{task}__reason_{i}", F.col(f"{task}__pred.reason_{i}"))
         long = long.drop(f"{task}__pred")
     clock = time.perf_counter()
-    (long,), by = _calls([long], groups_per_call)
+    (long,), by = _calls([long], n_calls)
     table = long.groupBy(*by).applyInPandas(_assemble_group(cut, bundles), schema=OUTPUT_SCHEMA)
     say("write")
     if out is not None:

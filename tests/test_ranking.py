@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import ndcg_score
 
 from shequn_ml.features import rolling_cutoffs
@@ -70,6 +72,22 @@ def test_rank_within_breaks_ties_by_member_id_whatever_the_row_order():
     shuffled = t.sample(frac=1, random_state=3)
     ranks = pd.Series(rank_within(t, "s"), index=t.index)
     assert rank_within(shuffled, "s").tolist() == ranks.loc[shuffled.index].tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2]), st.sampled_from(["g", "h", "gg"]),
+                          st.text("abé", min_size=1, max_size=3),
+                          st.one_of(st.just(float("nan")), st.sampled_from([0.0, -0.0, 1.0, 2.5]))),
+                min_size=0, max_size=25, unique_by=lambda r: (r[0], r[1], r[2])))
+def test_rank_within_equals_a_sort_by_query_then_score_then_member(rows):
+    """The integer lexsort gives the ranks of a plain sort (missing scores last)."""
+    t = pd.DataFrame(rows, columns=["cutoff", "group_id", "member_id", "s"])
+    t["group_id"] = t["group_id"].astype("category")
+    got = rank_within(t, "s")
+    ref = t.assign(g=t["group_id"].astype(str), neg=-t["s"].fillna(-np.inf))
+    ref = ref.sort_values(["cutoff", "g", "neg", "member_id"], kind="stable")
+    ref["rank"] = ref.groupby(["cutoff", "g"]).cumcount() + 1
+    assert got.tolist() == ref["rank"].reindex(t.index).tolist()
 
 
 # --------------------------------------------------------------------------- candidates

@@ -109,9 +109,11 @@ def test_spark_with_groups_bucketed_per_call_gives_the_same_table(spark, both_en
     _assert_same_table(local.table, bucketed.table)
     assert bucketed.counts == local.counts
     # the 30 groups went to several calls, each group to exactly one
-    from shequn_ml.spark import CALL, _calls
+    from shequn_ml.spark import CALL, _calls, _n_calls
 
-    (ev,), by = _calls([spark.read.parquet(str(SAMPLE / "events.parquet"))], 7)
+    raw = spark.read.parquet(str(SAMPLE / "events.parquet"))
+    assert _n_calls([raw], 7) == 5 and _n_calls([raw], 1) == 0
+    (ev,), by = _calls([raw], _n_calls([raw], 7))
     assert by == [CALL]
     buckets = ev.select("group_id", CALL).distinct().toPandas()
     assert buckets["group_id"].is_unique and 1 < buckets[CALL].nunique() <= 5
