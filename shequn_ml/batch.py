@@ -60,6 +60,7 @@ def run_batch_scoring(
     tracking_uri: str | None = None,
     log_run: bool = True,
     progress: Callable[[str], None] | None = None,
+    groups_per_call: int = 64,
 ) -> BatchResult:
     """Score every member at ``cutoff`` with the registered models and write one table.
 
@@ -84,6 +85,9 @@ def run_batch_scoring(
         Log the scoring run to MLflow.
     progress : callable, optional
         Called with each stage name of :data:`STAGES` as it starts.
+    groups_per_call : int, default 64
+        Spark engine only: whole groups one Python call prepares
+        (see :func:`shequn_ml.spark.score_members_spark`).
 
     Returns
     -------
@@ -94,6 +98,8 @@ def run_batch_scoring(
 
     if engine not in ("pandas", "spark"):
         raise ValueError(f"engine must be 'pandas' or 'spark', got {engine!r}")
+    if not isinstance(groups_per_call, int) or groups_per_call < 1:
+        raise ValueError(f"groups_per_call must be a positive integer, got {groups_per_call!r}")
     say = progress or (lambda stage: None)
     names = {**DEFAULT_MODEL_NAMES, **(model_names or {})}
     seconds: dict[str, float] = {}
@@ -116,7 +122,7 @@ def run_batch_scoring(
         # Spark writes the table itself (one file, renamed into place): the table is never
         # collected through the driver's JVM, which would not hold a million members' rows
         result = score_members_spark(events, cutoff, bundles, members=members, groups=groups,
-                                     out=out, csv=csv, progress=say)
+                                     out=out, csv=csv, progress=say, groups_per_call=groups_per_call)
         written = [Path(out)] + ([Path(out).with_suffix(".csv")] if csv else [])
         seconds["score_and_write"] = time.perf_counter() - clock
     else:

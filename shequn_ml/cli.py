@@ -217,6 +217,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     names = {t: n for t, n in (("silence", args.silence_model), ("churn", args.churn_model),
                                ("kol", args.kol_model)) if n}
+    if args.groups_per_call < 1:
+        raise UsageError(f"--groups-per-call must be 1 or more, got {args.groups_per_call}")
     started = time.perf_counter()
     bar = None
     if not args.quiet:
@@ -234,7 +236,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         done = run_batch_scoring(args.events, args.cutoff, args.out, members=args.members,
                                  groups=args.groups, alias=args.model_alias, model_names=names,
                                  engine=args.engine, csv=args.csv, tracking_uri=args.tracking_uri,
-                                 log_run=not args.no_log, progress=stage)
+                                 log_run=not args.no_log, progress=stage,
+                                 groups_per_call=args.groups_per_call)
     finally:
         if bar is not None:
             bar.n = bar.total
@@ -350,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-alias", default="champion", help="registry alias (default champion)")
     p.add_argument("--engine", choices=["pandas", "spark"], default="pandas",
                    help="pandas on this machine (default) or Apache Spark")
+    p.add_argument("--groups-per-call", type=int, default=64,
+                   help="Spark engine: whole groups prepared per Python call (default 64; 1 is one "
+                   "call per group)")
     p.add_argument("--tracking-uri", help="MLflow store (default $MLFLOW_TRACKING_URI, else "
                    "sqlite:///mlflow.db)")
     p.add_argument("--silence-model", help="registered silence model (default shequn-silence)")

@@ -155,6 +155,21 @@ def _unique_text(values: object) -> list[str | None]:
     return out
 
 
+def _text_array(values: object) -> np.ndarray:
+    """:func:`_unique_text` as an object array, without a Python loop over text or integer
+    values (a million distinct member ids cost seconds in the loop)."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind not in ("string", "integer"):
+        return np.array(_unique_text(values) + [None], dtype=object)[:-1]
+    s = pd.Series(values, copy=False)
+    missing = s.isna().to_numpy()
+    out = (s.astype(str) if kind == "integer" else s).to_numpy(dtype=object)
+    if missing.any():
+        out = out.copy()  # may be a read-only view of Arrow memory
+        out[missing] = None
+    return out
+
+
 def _as_text(s: pd.Series) -> pd.Series:
     """Values as a nullable ``string`` column (integral floats without '.0')."""
     if pd.api.types.is_float_dtype(s.dtype):
@@ -285,14 +300,15 @@ def _categorical_ids(*cols: pd.Series, factorized: Factorized | None = None) -> 
     known = factorized or {}
     factorized = [known[c.name] if c.name in known else pd.factorize(c, use_na_sentinel=True)
                   for c in cols]
-    texts = [_unique_text(uniques) for _, uniques in factorized]
-    categories = sorted({t for ts in texts for t in ts if t is not None})
+    texts = [_text_array(uniques) for _, uniques in factorized]
+    every = np.concatenate(texts) if texts else np.zeros(0, dtype=object)
+    every = every[pd.notna(every)]
+    # sorted as Python sorts text (a million distinct ids: hashing and sorting, no Python loop)
+    categories = pd.Index(np.sort(pd.unique(every).astype(object)))
     dtype = pd.CategoricalDtype(categories)
-    position = {c: i for i, c in enumerate(categories)}
     out = []
     for (codes, _), ts, col in zip(factorized, texts, cols, strict=True):
-        lookup = np.array([position[t] if t is not None else -1 for t in ts] + [-1],
-                          dtype=np.int32)
+        lookup = np.append(categories.get_indexer(ts), -1).astype(np.int32)
         new_codes = lookup[np.asarray(codes)]  # code -1 picks the trailing -1
         out.append(pd.Series(pd.Categorical.from_codes(new_codes, dtype=dtype), index=col.index))
     return out
@@ -388,7 +404,10 @@ def _check_null_ids(df: pd.DataFrame, table: schema.Table, report: ValidationRep
     for col in table.columns:
         if col.kind == "id" and not col.nullable and col.name in df.columns:
             codes, uniques = factorized[col.name]
-            blank = np.array([t is None or not t.strip() for t in _unique_text(uniques)] + [True])
+            text = _text_array(uniques)
+            present = pd.notna(text)
+            stripped = pd.Series(np.where(present, text, ""), dtype=object).str.strip()
+            blank = np.append(~present | (stripped == "").to_numpy(dtype=bool), True)
             empty = blank[np.asarray(codes)]
             if empty.any():
                 report.add("error", "null_id", col.name,

@@ -93,6 +93,10 @@ def test_bad_input_is_refused_before_any_work(first_run, tmp_path, capsys):
     # the validation message (file, column, row), not the missing store: input is checked first
     assert "events.csv" in err and "'ts'" in err and "yesterday" in err
     assert not out.exists()
+    assert _score(uri, out, "--engine", "spark", "--groups-per-call", "0") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--groups-per-call must be 1 or more, got 0" in err
+    assert not out.exists()
 
 
 def test_a_process_killed_mid_write_leaves_the_old_file(tmp_path):

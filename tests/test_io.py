@@ -344,3 +344,21 @@ def test_duplicate_marks_survive_a_hash_collision(monkeypatch):
     monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: pl.Series([7] * len(self), dtype=pl.UInt64))
     s = pd.Series(["x", "y", "x", None, "z", "y"], dtype="string")
     assert sio.repeats_an_earlier_value(s).tolist() == [False, False, True, False, False, True]
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=st.one_of(
+    st.lists(st.one_of(st.text(max_size=4), st.none()), max_size=15),
+    st.lists(st.integers(-5, 10**15), max_size=15),
+    st.lists(st.one_of(st.text(max_size=3), st.integers(0, 99), st.floats(allow_infinity=False), st.none()),
+             max_size=15)),
+    kind=st.sampled_from(["object", "inferred", "str"]))
+def test_id_text_without_the_python_loop_equals_the_per_value_text(values, kind):
+    """The vectorised text of distinct ids (text and integers) equals the per-value rule."""
+    if kind == "object":
+        arr = np.array(values + [None], dtype=object)[:-1]
+    elif kind == "str" and all(v is None or isinstance(v, str) for v in values):
+        arr = pd.array(values, dtype="str")
+    else:
+        arr = pd.Series(values, dtype=object).infer_objects().array
+    assert list(sio._text_array(arr)) == sio._unique_text(arr)

@@ -168,7 +168,10 @@ class EventHistory:
         c = to_cutoff(cutoff)
         c_ns = int(c.value)
         n = int(np.searchsorted(self.ts, c_ns, side="left"))
-        return Snapshot(self, c, c_ns, n, spec or FeatureSpec(), self._populations.pop((n, c_ns), None))
+        # kept, not popped: a job that takes several snapshots at one cutoff (features, last
+        # period's influence, HITS, the silence population) finds it after the per-pair
+        # index that found it was freed, which would otherwise be rebuilt (~10 s at 32M events)
+        return Snapshot(self, c, c_ns, n, spec or FeatureSpec(), self._populations.get((n, c_ns)))
 
     def population_codes(self, cutoff: object) -> tuple[np.ndarray, np.ndarray]:
         """Group and member codes of the population at ``cutoff`` (in population order), without
