@@ -12,9 +12,9 @@ last day in a fresh child process per engine, and reports:
 * members scored per second (scored members, with reasons, over the whole job's
   wall time, reading and writing included), and over the scoring stages alone
   (the three models' scores, exact TreeSHAP and reasons, given the features);
-* the child's peak resident memory (``ru_maxrss``; for Spark, the driver's
-  Python process and, separately, the largest Python worker; the JVM is not
-  counted by ``ru_maxrss`` of Python children and is reported by ``ps`` at the end).
+* the child's peak resident memory (``ru_maxrss`` of the job's Python process;
+  for Spark that is the driver's Python, and the JVM's own peak, ``VmHWM`` from
+  ``/proc``, is reported beside it; Spark's Python workers are not measured).
 
 Usage::
 
@@ -101,12 +101,27 @@ def child(args: argparse.Namespace) -> None:
         progress=lambda s: stages.append((s, time.perf_counter())))
     total = time.perf_counter() - started
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    jvm = _jvm_peak_mb() if args.engine == "spark" else None
     marks = stages + [("end", started + total)]
     per_stage = {a: b_t - a_t for (a, a_t), (_, b_t) in zip(marks, marks[1:], strict=False)}
     c = done.result.counts
     print(json.dumps({"rows": c["rows_out"], "scored": c["status.scored"], "seconds": total,
-                      "stages": per_stage, "rss_mb": me, "child_rss_mb": kids}))
+                      "stages": per_stage, "rss_mb": me, "jvm_rss_mb": jvm}))
+
+
+def _jvm_peak_mb() -> float | None:
+    """Peak resident memory (VmHWM) of the local Spark JVM, while it still runs."""
+    try:
+        from pyspark import SparkContext
+
+        sc = SparkContext._active_spark_context
+        pid = sc._gateway.proc.pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (AttributeError, ImportError, OSError):
+        return None
+    return None
 
 
 def measure(engine: str, world_dir: Path, uri: str, out: Path) -> dict:
@@ -161,7 +176,7 @@ def main() -> None:
             print(json.dumps(r), flush=True)
     print("\n| engine | members simulated | events | roster rows | scored | read s | features s | "
           "silence s | churn s | kol s | assemble + write s | total s | scored/s (job) | "
-          "scored/s (scores + reasons) | peak RSS MB (driver / workers) | load |")
+          "scored/s (scores + reasons) | peak RSS MB (job's Python / Spark JVM) | load |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         st = r["stages"]
@@ -175,7 +190,9 @@ def main() -> None:
               f"{st.get('score churn', 0):.1f} | {st.get('score kol', 0):.1f} | "
               f"{st.get('assemble', 0) + st.get('write', 0):.1f} | {r['seconds']:.1f} | "
               f"{r['scored'] / r['seconds']:,.0f} | {stage_rate} | "
-              f"{r['rss_mb']:,.0f} / {r['child_rss_mb']:,.0f} | {r['load']:.1f} |")
+              f"{r['rss_mb']:,.0f}"
+              + (f" / {r['jvm_rss_mb']:,.0f}" if r.get("jvm_rss_mb") is not None else "")
+              + f" | {r['load']:.1f} |")
     print("\nModels (trees x leaves): " + ", ".join(
         f"{t} {m['trees']} x {m['leaves']}" for t, m in models_used(uri).items()))
 
