@@ -321,24 +321,30 @@ def score_members_spark(
         scored_flag = (F.col("status") == "scored").cast("double")
         long = long.withColumn("groups_in", F.when(F.col("status") == "scored",
                                                    F.sum(scored_flag).over(w)))
-    long = long.cache()
+    cached = long = long.cache()
     n_in = long.count()
     seconds["features"] = time.perf_counter() - clock
+    # the models run on the scored rows only: a Python UDF inside F.when is still evaluated
+    # on every row, and a third of the roster (members who left) needs no score
+    is_scored = F.col("status") == "scored"
+    scored, rest = long.filter(is_scored), long.filter(~is_scored)
     for task in TASKS:
         if task not in bundles:
             continue
         say(f"score {task}")
         b = bundles[task]
         udf = spark_udf(spark, b, PRED_SCHEMA)
-        cond = F.col("status") == "scored"
+        pred = udf(F.struct(*[F.col(f"`{c}`") for c in b.feature_names]))
         if task == "silence":
-            cond = cond & F.col("in_population")
-        pred = F.when(cond, udf(F.struct(*[F.col(f"`{c}`") for c in b.feature_names])))
-        long = long.withColumn(f"{task}__pred", pred)
-        long = long.withColumn(f"{task}__score", F.col(f"{task}__pred.score"))
+            pred = F.when(F.col("in_population"), pred)
+        scored = scored.withColumn(f"{task}__pred", pred)
+        scored = scored.withColumn(f"{task}__score", F.col(f"{task}__pred.score"))
+        rest = rest.withColumn(f"{task}__score", F.lit(None).cast("double"))
         for i in range(1, N_REASONS + 1):
-            long = long.withColumn(f"{task}__reason_{i}", F.col(f"{task}__pred.reason_{i}"))
-        long = long.drop(f"{task}__pred")
+            scored = scored.withColumn(f"{task}__reason_{i}", F.col(f"{task}__pred.reason_{i}"))
+            rest = rest.withColumn(f"{task}__reason_{i}", F.lit(None).cast("string"))
+        scored = scored.drop(f"{task}__pred")
+    long = scored.unionByName(rest)
     clock = time.perf_counter()
     (long,), by = _calls([long], n_calls)
     table = long.groupBy(*by).applyInPandas(_assemble_group(cut, bundles), schema=OUTPUT_SCHEMA)
@@ -351,7 +357,7 @@ def score_members_spark(
     else:
         result_pdf = table.toPandas()
     seconds["score_and_write"] = time.perf_counter() - clock
-    long.unpersist()
+    cached.unpersist()
     result_pdf["cutoff"] = pd.to_datetime(result_pdf["cutoff"]).dt.tz_localize("UTC") \
         if result_pdf["cutoff"].dt.tz is None else result_pdf["cutoff"]
     result_pdf["kol_rank_in_group"] = result_pdf["kol_rank_in_group"].astype("Int64")
