@@ -98,8 +98,9 @@ def run_batch_scoring(
 
     if engine not in ("pandas", "spark"):
         raise ValueError(f"engine must be 'pandas' or 'spark', got {engine!r}")
-    if not isinstance(groups_per_call, int) or groups_per_call < 1:
-        raise ValueError(f"groups_per_call must be a positive integer, got {groups_per_call!r}")
+    from shequn_ml.spark import check_groups_per_call  # pyspark itself is imported lazily there
+
+    check_groups_per_call(groups_per_call)
     say = progress or (lambda stage: None)
     names = {**DEFAULT_MODEL_NAMES, **(model_names or {})}
     seconds: dict[str, float] = {}

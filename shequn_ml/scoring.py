@@ -50,7 +50,7 @@ import pandas as pd
 
 from shequn_ml.explain import Lang, reason_codes, shap_values
 from shequn_ml.features import FeatureSpec, build_features
-from shequn_ml.features.snapshots import EventHistory, _text_lookup, to_cutoff
+from shequn_ml.features.snapshots import EventHistory, text_lookup, to_cutoff
 from shequn_ml.io import write_table
 from shequn_ml.labels import silence_population
 from shequn_ml.models._ranker import KolLabelSpec
@@ -207,8 +207,8 @@ def roster(history: EventHistory, cutoff: pd.Timestamp) -> pd.DataFrame:
     mt = history.members
     if mt is None or len(mt) == 0:
         return acted
-    g = _text_lookup(mt["group_id"], pd.Index(history.group_categories.astype(str)))
-    m = _text_lookup(mt["member_id"], pd.Index(history.member_categories.astype(str)))
+    g = text_lookup(mt["group_id"], pd.Index(history.group_categories.astype(str)))
+    m = text_lookup(mt["member_id"], pd.Index(history.member_categories.astype(str)))
     # what members did before the cutoff overrides the table's join date
     known = (g >= 0) & (m >= 0)
     listed_only = ~known

@@ -188,11 +188,16 @@ def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle]
     return run
 
 
+def check_groups_per_call(groups_per_call: object) -> None:
+    """Refuse anything but a positive integer (before any work is done)."""
+    if not isinstance(groups_per_call, int) or groups_per_call < 1:
+        raise ValueError(f"groups_per_call must be a positive integer, got {groups_per_call!r}")
+
+
 def _n_calls(frames: list, groups_per_call: int) -> int:
     """How many Python calls the per-group stages make: one per group with
     ``groups_per_call=1``, else ``ceil(n_groups / groups_per_call)`` (0: one call per group)."""
-    if not isinstance(groups_per_call, int) or groups_per_call < 1:
-        raise ValueError(f"groups_per_call must be a positive integer, got {groups_per_call!r}")
+    check_groups_per_call(groups_per_call)
     if groups_per_call == 1:
         return 0
     ids = frames[0].select("group_id")
@@ -365,4 +370,4 @@ def score_members_spark(
     return finish(result_pdf, bundles, seconds, rows_in=n_in)
 
 
-__all__ = ["OUTPUT_SCHEMA", "score_members_spark", "spark_session"]
+__all__ = ["OUTPUT_SCHEMA", "check_groups_per_call", "score_members_spark", "spark_session"]

@@ -204,7 +204,7 @@ def _recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
     return lookup[codes]
 
 
-def _text_lookup(column: pd.Series, categories: pd.Index) -> np.ndarray:
+def text_lookup(column: pd.Series, categories: pd.Index) -> np.ndarray:
     """``categories.get_indexer(column.astype(str))`` for each row, looking up each of the
     column's categories once."""
     if not isinstance(column.dtype, pd.CategoricalDtype):
@@ -307,8 +307,8 @@ class _Memberships:
             return empty, empty, empty
         m_keys, joined, paid_keys = empty, empty, empty
         # the ids as text, looked up among the history's categories (per category, not per row)
-        g_all = _text_lookup(mt["group_id"], h.group_categories)
-        m_all = _text_lookup(mt["member_id"], h.member_categories)
+        g_all = text_lookup(mt["group_id"], h.group_categories)
+        m_all = text_lookup(mt["member_id"], h.member_categories)
         if "joined_at" in mt.columns:
             ns = mt["joined_at"].dt.tz_convert(None).to_numpy().view(np.int64)
             ok = mt["joined_at"].notna().to_numpy()
@@ -318,8 +318,8 @@ class _Memberships:
             joined = ns[ok][keep]
         if "paid" in mt.columns:
             paid = mt["paid"].fillna(False).astype(bool).to_numpy()
-            g = _text_lookup(mt["group_id"], pd.Index(h.group_categories.astype(str)))[paid]
-            m = _text_lookup(mt["member_id"], pd.Index(h.member_categories.astype(str)))[paid]
+            g = text_lookup(mt["group_id"], pd.Index(h.group_categories.astype(str)))[paid]
+            m = text_lookup(mt["member_id"], pd.Index(h.member_categories.astype(str)))[paid]
             keep = (g >= 0) & (m >= 0)
             paid_keys = g[keep].astype(np.int64) * h.n_members + m[keep]
         return m_keys, joined, paid_keys
