@@ -9,8 +9,18 @@ that nothing is written unless everything before it worked:
    model, alias or store is a one-line :class:`~shequn_ml.tracking.ModelUnavailableError`);
 3. build features at the cutoff, score and explain (:func:`shequn_ml.scoring.score_members`
    on the pandas engine, :func:`shequn_ml.spark.score_members_spark` on Spark);
-4. write the table atomically (temporary file, then rename);
-5. log the run to MLflow: counts, timings, model versions, input and output digests.
+4. write the output set (the table, its CSV on request, a manifest written last)
+   so that its files appear together or not at all
+   (:func:`shequn_ml.outputs.write_output_set`); an output path that resolves to
+   an input is refused before anything is read;
+5. log the run to MLflow: counts, timings, model versions, input and output
+   digests, and the data warnings. A store that fails here raises
+   :class:`LoggingFailedError` (``shequn-ml score`` exits 3): the scores *were*
+   written, so an orchestrator can tell this from a failed night.
+
+Data warnings raised while reading (repairs, unmatched ids, ...) are collected in
+:attr:`BatchResult.data_warnings`, issued again as
+:class:`~shequn_ml.validation.DataWarning` so callers see them, and logged.
 
 Examples
 --------
@@ -28,12 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from shequn_ml.scoring import TASKS, ScoreResult, score_members, write_scores
+from shequn_ml.scoring import TASKS, ScoreResult, manifest_info, manifest_path, score_members, write_scores
 
 STAGES = ("read", "load models", "roster", "features", "score silence", "score churn", "score kol",
           "assemble", "write", "log")
 DEFAULT_MODEL_NAMES = {"silence": "shequn-silence", "churn": "shequn-churn", "kol": "shequn-kol"}
 Engine = Literal["pandas", "spark"]
+
+
+class LoggingFailedError(RuntimeError):
+    """The scores were written, but logging the run to MLflow failed."""
 
 
 @dataclass
@@ -44,6 +58,28 @@ class BatchResult:
     written: list[Path]
     run_id: str | None
     seconds: dict[str, float] = field(default_factory=dict)
+    data_warnings: list[str] = field(default_factory=list)
+
+
+def output_paths(out: str | Path, *, csv: bool = False) -> list[Path]:
+    """The files one scoring run writes: the table, its CSV on request, the manifest last."""
+    dest = Path(out)
+    return [dest] + ([dest.with_suffix(".csv")] if csv else []) + [manifest_path(dest)]
+
+
+def _read_with_warnings(read: Callable[[], object], sink: list[str]) -> object:
+    """Run a reader, collecting its DataWarnings (shown again by the caller, never dropped)."""
+    from shequn_ml.validation import DataWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = read()
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            sink.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return value
 
 
 def run_batch_scoring(
@@ -57,6 +93,7 @@ def run_batch_scoring(
     model_names: dict[str, str] | None = None,
     engine: Engine = "pandas",
     csv: bool = False,
+    csv_bom: bool = False,
     tracking_uri: str | None = None,
     log_run: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -79,6 +116,8 @@ def run_batch_scoring(
     engine : {"pandas", "spark"}, default "pandas"
     csv : bool, default False
         Also write CSV.
+    csv_bom : bool, default False
+        Start the CSV with a UTF-8 byte-order mark (for Excel).
     tracking_uri : str, optional
         MLflow store (default ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
     log_run : bool, default True
@@ -94,23 +133,35 @@ def run_batch_scoring(
     BatchResult
     """
     from shequn_ml.io import read_events, read_groups, read_members
+    from shequn_ml.outputs import OutputPathError, check_outputs, fault_point, recover_output_set
     from shequn_ml.tracking import load_bundle, log_scoring_run
+    from shequn_ml.validation import DataWarning
 
     if engine not in ("pandas", "spark"):
         raise ValueError(f"engine must be 'pandas' or 'spark', got {engine!r}")
     from shequn_ml.spark import check_groups_per_call  # pyspark itself is imported lazily there
 
     check_groups_per_call(groups_per_call)
-    say = progress or (lambda stage: None)
+    outputs = output_paths(out, csv=csv)
+    inputs = {"events": events, "members": members, "groups": groups}
+    check_outputs(outputs, inputs)
+    recover_output_set(outputs[-1], outputs[:-1])  # finish or clean up a run that was killed
+
+    def say(stage: str) -> None:
+        fault_point(f"stage:{stage}")
+        if progress is not None:
+            progress(stage)
+
     names = {**DEFAULT_MODEL_NAMES, **(model_names or {})}
     seconds: dict[str, float] = {}
+    notes: list[str] = []
     clock = time.perf_counter()
     say("read")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # repairs are reported by `shequn-ml validate`
-        ev = read_events(events)
-        mt = read_members(members) if members else None
-        gt = read_groups(groups) if groups else None
+    ev = _read_with_warnings(lambda: read_events(events), notes)
+    mt = _read_with_warnings(lambda: read_members(members), notes) if members else None
+    gt = _read_with_warnings(lambda: read_groups(groups), notes) if groups else None
+    for text in notes:
+        warnings.warn(text, DataWarning, stacklevel=2)
     seconds["read"] = time.perf_counter() - clock
     clock = time.perf_counter()
     say("load models")
@@ -123,23 +174,37 @@ def run_batch_scoring(
         # Spark writes the table itself (one file, renamed into place): the table is never
         # collected through the driver's JVM, which would not hold a million members' rows
         result = score_members_spark(events, cutoff, bundles, members=members, groups=groups,
-                                     out=out, csv=csv, progress=say, groups_per_call=groups_per_call)
-        written = [Path(out)] + ([Path(out).with_suffix(".csv")] if csv else [])
+                                     out=out, csv=csv, csv_bom=csv_bom, progress=say,
+                                     groups_per_call=groups_per_call)
+        written = outputs
         seconds["score_and_write"] = time.perf_counter() - clock
     else:
         result = score_members(ev, cutoff, bundles, members=mt, groups=gt, progress=say)
         seconds["score"] = time.perf_counter() - clock
         clock = time.perf_counter()
         say("write")
-        written = write_scores(result.table, out, csv=csv)
+        try:
+            written = write_scores(result.table, out, csv=csv, csv_bom=csv_bom,
+                                   info=manifest_info(result, cutoff))
+        except OSError as exc:  # full disk, quota, permissions: nothing was put in place
+            raise OutputPathError(f"could not write {out}: {exc.strerror or exc}; the previous "
+                                  "output (if any) is untouched") from exc
         seconds["write"] = time.perf_counter() - clock
     run_id = None
     say("log")
     if log_run:
         result.seconds.update({f"job.{k}": v for k, v in seconds.items()})
-        run_id = log_scoring_run(result, cutoff=str(cutoff), out=str(written[0]), tracking_uri=tracking_uri,
-                                 inputs={"events": events, "members": members, "groups": groups})
-    return BatchResult(result, written, run_id, seconds)
+        try:
+            run_id = log_scoring_run(result, cutoff=str(cutoff), out=str(written[0]),
+                                     tracking_uri=tracking_uri, inputs=inputs, data_warnings=notes)
+        except Exception as exc:  # the store's own errors are many types; all mean the same here
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise LoggingFailedError(
+                f"the scores were written ({', '.join(map(str, written))}), but logging the run to "
+                f"MLflow failed: {type(exc).__name__}: {first}") from exc
+        fault_point("stage:logged")
+    return BatchResult(result, written, run_id, seconds, notes)
 
 
-__all__ = ["DEFAULT_MODEL_NAMES", "STAGES", "BatchResult", "run_batch_scoring"]
+__all__ = ["DEFAULT_MODEL_NAMES", "STAGES", "BatchResult", "LoggingFailedError", "output_paths",
+           "run_batch_scoring"]

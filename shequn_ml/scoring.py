@@ -47,11 +47,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from shequn_ml.explain import Lang, reason_codes, shap_values
 from shequn_ml.features import FeatureSpec, build_features
 from shequn_ml.features.snapshots import EventHistory, text_lookup, to_cutoff
-from shequn_ml.io import write_table
 from shequn_ml.labels import silence_population
 from shequn_ml.models._ranker import KolLabelSpec
 from shequn_ml.models.spec import LabelSpec
@@ -474,17 +474,47 @@ def finish(out: pd.DataFrame, bundles: Mapping[str, ModelBundle], seconds: dict[
     return ScoreResult(out, counts, seconds, versions)
 
 
-def write_scores(table: pd.DataFrame, out: str | os.PathLike[str], *, csv: bool = False) -> list[Path]:
-    """Write the score table atomically to ``out`` (Parquet), and beside it as CSV on request.
+def manifest_path(out: str | os.PathLike[str]) -> Path:
+    """The manifest beside a score table: ``scores.parquet`` -> ``scores.manifest.json``."""
+    return Path(out).with_suffix(".manifest.json")
 
-    Each file is written to a temporary name in its folder and renamed, so a crash
-    leaves the old file or the new one, never part of one.
+
+def manifest_info(result: ScoreResult, cutoff: object) -> dict[str, object]:
+    """What a scoring run's manifest says: cutoff, rows per status, model versions.
+
+    Deterministic (no clock and no run id), so reruns stay byte-identical.
     """
+    return {"job": "shequn-ml score", "cutoff": to_cutoff(cutoff).isoformat(),
+            "counts": {k: int(v) for k, v in result.counts.items()},
+            "models": dict(result.versions)}
+
+
+def write_scores(table: pd.DataFrame, out: str | os.PathLike[str], *, csv: bool = False,
+                 csv_bom: bool = False, info: dict[str, object] | None = None) -> list[Path]:
+    """Write the score table to ``out`` (Parquet), a CSV beside it on request, and a manifest.
+
+    The files of one run appear together or not at all
+    (:func:`shequn_ml.outputs.write_output_set`): each is written in full under a
+    temporary name, a journal commits the set, the files are renamed into place and
+    the manifest (``out`` with suffix ``.manifest.json``, listing each file's
+    SHA-256) comes last. ``csv_bom=True`` starts the CSV with a UTF-8 byte-order
+    mark, so Excel shows the Chinese reasons instead of mojibake.
+
+    Returns
+    -------
+    list of Path
+        The table files written, then the manifest.
+    """
+    from shequn_ml.io import to_arrow
+    from shequn_ml.outputs import write_output_set
+
     dest = Path(out)
-    written = [write_table(table, dest)]
+    files = {dest: lambda tmp: pq.write_table(to_arrow(table), tmp)}
     if csv:
-        written.append(write_table(table, dest.with_suffix(".csv")))
-    return written
+        files[dest.with_suffix(".csv")] = lambda tmp: table.to_csv(
+            tmp, index=False, encoding="utf-8-sig" if csv_bom else "utf-8")
+    manifest = write_output_set(files, manifest_path(dest), info or {"rows": len(table)})
+    return [*files, manifest]
 
 
 __all__ = [
@@ -500,5 +530,7 @@ __all__ = [
     "bundle_features",
     "roster",
     "score_members",
+    "manifest_info",
+    "manifest_path",
     "write_scores",
 ]

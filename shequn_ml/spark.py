@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from shequn_ml.features.snapshots import to_cutoff
+from shequn_ml.outputs import write_output_set
 from shequn_ml.scoring import (
     KEY,
     N_REASONS,
@@ -44,6 +45,8 @@ from shequn_ml.scoring import (
     ScoreResult,
     assemble,
     finish,
+    manifest_info,
+    manifest_path,
     prepare,
 )
 
@@ -228,25 +231,31 @@ def _read(spark, path: str | os.PathLike[str]):
     return spark.read.parquet(p)
 
 
-def _write_one_file(df, out: Path, fmt: str) -> Path:
-    """Write ``df`` as one file through Spark into a temporary folder, then rename it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".spark", dir=out.parent))
-    try:
-        target = tmp / "table"
-        writer = df.repartition(1).sortWithinPartitions(*KEY).write.mode("overwrite")
-        if fmt == "csv":
-            writer.option("header", True).csv(str(target))
-        else:
-            writer.parquet(str(target))
-        parts = sorted(target.glob(f"part-*.{'csv' if fmt == 'csv' else 'parquet'}")) or \
-            sorted(target.glob("part-*"))
-        if len(parts) != 1:
-            raise RuntimeError(f"Spark wrote {len(parts)} part files into {target}, expected 1")
-        os.replace(parts[0], out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+def _spark_part(df, folder: Path, fmt: str) -> Path:
+    """Write ``df`` as one part file through Spark into ``folder`` and return the part."""
+    target = folder / fmt
+    writer = df.repartition(1).sortWithinPartitions(*KEY).write.mode("overwrite")
+    if fmt == "csv":
+        writer.option("header", True).csv(str(target))
+    else:
+        writer.parquet(str(target))
+    parts = sorted(target.glob(f"part-*.{'csv' if fmt == 'csv' else 'parquet'}")) or \
+        sorted(target.glob("part-*"))
+    if len(parts) != 1:
+        raise RuntimeError(f"Spark wrote {len(parts)} part files into {target}, expected 1")
+    return parts[0]
+
+
+def _move_into(part: Path, bom: bool = False) -> Callable[[str], None]:
+    """A writer for :func:`shequn_ml.outputs.write_output_set` that moves a Spark part into place."""
+    def move(tmp: str) -> None:
+        if not bom:
+            os.replace(part, tmp)
+            return
+        with open(tmp, "wb") as dst, open(part, "rb") as src:
+            dst.write(b"\xef\xbb\xbf")
+            shutil.copyfileobj(src, dst, 1 << 20)
+    return move
 
 
 def score_members_spark(
@@ -258,6 +267,7 @@ def score_members_spark(
     groups: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     csv: bool = False,
+    csv_bom: bool = False,
     spark=None,
     groups_per_call: int = 64,
     progress: Callable[[str], None] | None = None,
@@ -354,20 +364,35 @@ def score_members_spark(
     (long,), by = _calls([long], n_calls)
     table = long.groupBy(*by).applyInPandas(_assemble_group(cut, bundles), schema=OUTPUT_SCHEMA)
     say("write")
+    stage_dir = None
     if out is not None:
-        dest = _write_one_file(table, Path(out), "parquet")
-        result_pdf = pd.read_parquet(dest)
-        if csv:
-            _write_one_file(table, Path(out).with_suffix(".csv"), "csv")
-    else:
-        result_pdf = table.toPandas()
-    seconds["score_and_write"] = time.perf_counter() - clock
-    cached.unpersist()
-    result_pdf["cutoff"] = pd.to_datetime(result_pdf["cutoff"]).dt.tz_localize("UTC") \
-        if result_pdf["cutoff"].dt.tz is None else result_pdf["cutoff"]
-    result_pdf["kol_rank_in_group"] = result_pdf["kol_rank_in_group"].astype("Int64")
-    result_pdf = result_pdf.sort_values(KEY, kind="stable").reset_index(drop=True)[OUTPUT_COLUMNS]
-    return finish(result_pdf, bundles, seconds, rows_in=n_in)
+        dest = Path(out)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # named like the output set's temporary files, so a killed run's folder is cleaned up
+        stage_dir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".spark.tmp", dir=dest.parent))
+    try:
+        if out is not None:
+            part = _spark_part(table, stage_dir, "parquet")
+            result_pdf = pd.read_parquet(part)
+            csv_part = _spark_part(table, stage_dir, "csv") if csv else None
+        else:
+            result_pdf = table.toPandas()
+        seconds["score_and_write"] = time.perf_counter() - clock
+        cached.unpersist()
+        result_pdf["cutoff"] = pd.to_datetime(result_pdf["cutoff"]).dt.tz_localize("UTC") \
+            if result_pdf["cutoff"].dt.tz is None else result_pdf["cutoff"]
+        result_pdf["kol_rank_in_group"] = result_pdf["kol_rank_in_group"].astype("Int64")
+        result_pdf = result_pdf.sort_values(KEY, kind="stable").reset_index(drop=True)[OUTPUT_COLUMNS]
+        result = finish(result_pdf, bundles, seconds, rows_in=n_in)
+        if out is not None:
+            files = {dest: _move_into(part)}
+            if csv_part is not None:
+                files[dest.with_suffix(".csv")] = _move_into(csv_part, bom=csv_bom)
+            write_output_set(files, manifest_path(dest), manifest_info(result, cut))
+    finally:
+        if stage_dir is not None:
+            shutil.rmtree(stage_dir, ignore_errors=True)
+    return result
 
 
 __all__ = ["OUTPUT_SCHEMA", "check_groups_per_call", "score_members_spark", "spark_session"]

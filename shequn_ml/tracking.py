@@ -11,8 +11,9 @@ under a run for the experiment:
 * the data's lineage: ``mlflow.log_input`` with a digest of the events file;
 * the model as a pyfunc that takes raw features and returns ``score`` and three
   reasons, with a signature and an input example, registered under the model
-  spec's name; the alias ``champion`` moves to the new version only when its
-  validation ROC-AUC beats the current champion's;
+  spec's name; the alias ``champion`` moves to the new version only when it was
+  trained for the same experiment with the same feature spec as the current
+  champion and its validation ROC-AUC is strictly higher (a tie keeps it);
 * plots (PNG): SHAP beeswarm and bar, calibration, cumulative gains; the
   per-feature mean |SHAP| table and the importance per family;
 * the test-fold scores with member ids pseudonymised (salted SHA-256).
@@ -25,6 +26,7 @@ The tracking URI is the experiment spec's, else ``$MLFLOW_TRACKING_URI``, else
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import secrets
@@ -230,7 +232,8 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
         info = _log_model(bundle, X, tmp)
     version = str(info.registered_model_version)
     champion, became = _maybe_promote(model_spec.name, version, SELECTION_METRIC,
-                                      r.validation_metrics[SELECTION_METRIC])
+                                      r.validation_metrics[SELECTION_METRIC], experiment=spec.name,
+                                      digest=digest, feature_spec=_spec_digest(result.feature_spec))
     mlflow.set_tags({"shequn.task": task, "shequn.model_version": version,
                      "shequn.experiment": spec.name, "shequn.events_digest": digest,
                      "shequn.champion_version": champion,
@@ -305,7 +308,9 @@ def _log_kol(result: ExperimentResult, digest: str, salt: str, shap_rows: int) -
         info = _log_model(bundle, X, tmp)
     version = str(info.registered_model_version)
     metric = _metric_name(f"ndcg@{model.eval_at}")
-    champion, became = _maybe_promote(kol_spec.name, version, metric, validation[metric])
+    champion, became = _maybe_promote(kol_spec.name, version, metric, validation[metric],
+                                      experiment=spec.name, digest=digest,
+                                      feature_spec=_spec_digest(result.feature_spec))
     mlflow.set_tags({"shequn.task": "kol", "shequn.model_version": version,
                      "shequn.experiment": spec.name, "shequn.events_digest": digest,
                      "shequn.champion_version": champion,
@@ -330,21 +335,58 @@ def _log_model(bundle: ModelBundle, X: pd.DataFrame, tmp: Path) -> object:
             registered_model_name=bundle.name)
 
 
-def _maybe_promote(name: str, version: str, metric: str, score: float) -> tuple[str, bool]:
-    """Move ``champion`` to ``version`` if its validation ``metric`` beats the champion's."""
+def _maybe_promote(name: str, version: str, metric: str, score: float, *, experiment: str,
+                   digest: str, feature_spec: str) -> tuple[str, bool]:
+    """Move ``champion`` to ``version`` only on evidence from the same community and features.
+
+    The version is tagged with its experiment (the community it was trained for),
+    its events digest, its feature spec's digest and its validation ``metric``
+    (rounded to 10 decimals, and compared rounded, so an identical retrain ties).
+    The alias moves when there is no champion yet, or when the champion comes from
+    the same experiment and feature spec and the candidate's score is strictly
+    higher: a tie keeps the champion (reruns stay byte-identical), and a model
+    trained on another community or with other features never takes the alias.
+    Why the alias moved or stayed is logged as the run's ``shequn.promotion`` tag.
+    """
     client = MlflowClient()
     tag = f"validation.{metric}"
-    client.set_model_version_tag(name, version, tag, f"{score:.10f}")
+    rounded = float(f"{score:.10f}")
+    for key, value in ((tag, f"{score:.10f}"), ("shequn.experiment", experiment),
+                       ("shequn.events_digest", digest), ("shequn.feature_spec_digest", feature_spec)):
+        client.set_model_version_tag(name, version, key, value)
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:
         current = None
+    reason = "no champion yet"
     if current is not None:
+        theirs = current.tags.get("shequn.experiment"), current.tags.get("shequn.feature_spec_digest")
         best = float(current.tags.get(tag, "-inf"))
-        if not score > best:
+        if theirs != (experiment, feature_spec):
+            reason = (f"kept version {current.version}: it was trained for experiment {theirs[0]!r} "
+                      f"with feature spec {theirs[1]}, this run for {experiment!r} with {feature_spec}; "
+                      "scores on different data are not compared (name the model per community)")
+        elif not rounded > best:
+            reason = f"kept version {current.version}: its validation {metric} {best:.10f} >= {rounded:.10f}"
+        else:
+            reason = f"validation {metric} {rounded:.10f} > {best:.10f} of version {current.version}"
+        if not reason.startswith("validation"):
+            _tag_run("shequn.promotion", reason)
             return str(current.version), False
+    _tag_run("shequn.promotion", reason)
     client.set_registered_model_alias(name, CHAMPION, version)
     return version, True
+
+
+def _tag_run(key: str, value: str) -> None:
+    if mlflow.active_run() is not None:  # set_tag outside a run would start one
+        mlflow.set_tag(key, value)
+
+
+def _spec_digest(spec: object) -> str:
+    """A short digest of a feature spec's settings (what the model's columns mean)."""
+    dump = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else repr(spec)
+    return hashlib.sha256(json.dumps(dump, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _use_store(tracking_uri: str | None) -> str:
@@ -397,7 +439,8 @@ def load_bundle(name: str, *, tracking_uri: str | None = None, alias: str = CHAM
 
 
 def log_scoring_run(result: object, *, cutoff: str, out: str, experiment: str = "shequn-scoring",
-                    tracking_uri: str | None = None, inputs: dict[str, str | None] | None = None) -> str:
+                    tracking_uri: str | None = None, inputs: dict[str, str | None] | None = None,
+                    data_warnings: list[str] | tuple[str, ...] = ()) -> str:
     """Log one batch scoring run: counts, timings, the model versions used, the output's digest.
 
     Parameters
@@ -410,6 +453,9 @@ def log_scoring_run(result: object, *, cutoff: str, out: str, experiment: str = 
         MLflow experiment of scoring runs.
     inputs : dict, optional
         Input files by role (events, members, groups): their digests are logged.
+    data_warnings : list of str, optional
+        The readers' data warnings: counted (metric ``data_warnings``) and logged as
+        ``data_warnings.txt``.
 
     Returns
     -------
@@ -428,6 +474,9 @@ def log_scoring_run(result: object, *, cutoff: str, out: str, experiment: str = 
             if path:
                 tags[f"shequn.{role}_digest"] = file_digest(path)
         mlflow.set_tags(tags)
+        mlflow.log_metric("data_warnings", float(len(data_warnings)))
+        if data_warnings:
+            mlflow.log_text("\n".join(data_warnings) + "\n", "data_warnings.txt")
         return run.info.run_id
 
 

@@ -143,7 +143,10 @@ def test_the_batch_job_on_spark_writes_through_spark(spark, logged_quickstart, t
                                    members=str(SAMPLE / "members.parquet"),
                                    groups=str(SAMPLE / "groups.parquet"), engine="spark",
                                    csv=True, tracking_uri=logged_quickstart[2], log_run=False)
-    assert done.written == [out, out.with_suffix(".csv")]
+    assert done.written == [out, out.with_suffix(".csv"), out.with_suffix(".manifest.json")]
+    from shequn_ml.outputs import check_output_set
+
+    assert check_output_set(done.written[-1])["counts"]["rows_out"] == done.result.counts["rows_out"]
     table = pd.read_parquet(out)
     assert len(table) == done.result.counts["rows_out"] == done.result.counts["rows_in"]
     assert len(pd.read_csv(out.with_suffix(".csv"))) == len(table)

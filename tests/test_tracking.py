@@ -126,7 +126,7 @@ def test_registered_champion_predicts_like_the_in_memory_model(logged):
         assert out["reason_1"].str.len().gt(0).any()
 
 
-def test_champion_moves_only_to_a_better_version(logged):
+def test_champion_moves_only_to_a_better_version_of_the_same_community(logged):
     from mlflow import MlflowClient
 
     from shequn_ml.tracking import CHAMPION, _maybe_promote
@@ -136,11 +136,20 @@ def test_champion_moves_only_to_a_better_version(logged):
     name = info["churn"].model_name
     v1 = client.get_model_version(name, "1")
     current = float(v1.tags["validation.roc_auc"])
+    same = {"experiment": v1.tags["shequn.experiment"], "digest": v1.tags["shequn.events_digest"],
+            "feature_spec": v1.tags["shequn.feature_spec_digest"]}
     v2 = client.create_model_version(name, source=v1.source, run_id=v1.run_id)
-    assert _maybe_promote(name, str(v2.version), "roc_auc", current - 0.01) == ("1", False)
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current - 0.01, **same) == ("1", False)
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == "1"
-    assert _maybe_promote(name, str(v2.version), "roc_auc", current) == ("1", False)  # a tie stays
-    assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.01) == (str(v2.version), True)
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current, **same) == ("1", False)  # a tie stays
+    # an identical retrain's unrounded score is a tie too (the tag holds 10 decimals)
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current + 4e-11, **same) == ("1", False)
+    # evidence from another community or other features never moves the alias
+    other = {**same, "experiment": "another-community"}
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.1, **other) == ("1", False)
+    respec = {**same, "feature_spec": "0" * 16}
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.1, **respec) == ("1", False)
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.01, **same) == (str(v2.version), True)
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == str(v2.version)
 
 
