@@ -134,7 +134,7 @@ def run_batch_scoring(
     """
     from shequn_ml.io import read_events, read_groups, read_members
     from shequn_ml.outputs import OutputPathError, check_outputs, fault_point, recover_output_set
-    from shequn_ml.tracking import load_bundle, log_scoring_run
+    from shequn_ml.tracking import check_store, load_bundle, log_scoring_run
     from shequn_ml.validation import DataWarning
 
     if engine not in ("pandas", "spark"):
@@ -165,6 +165,7 @@ def run_batch_scoring(
     seconds["read"] = time.perf_counter() - clock
     clock = time.perf_counter()
     say("load models")
+    check_store(tracking_uri, create=False)
     bundles = {task: load_bundle(names[task], tracking_uri=tracking_uri, alias=alias) for task in TASKS}
     seconds["load_models"] = time.perf_counter() - clock
     clock = time.perf_counter()

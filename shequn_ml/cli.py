@@ -1,23 +1,109 @@
 """The ``shequn-ml`` command: parses arguments and calls the library, nothing more.
 
 Exit codes: 0 success, 2 unusable input or a failed precondition (the message is
-on stderr, without a traceback), 1 an unexpected bug.
+on stderr, without a traceback), 3 ``score`` wrote its output set but could not log
+the run to MLflow (one line), 1 an unexpected bug. Data warnings are shown on
+stderr, one line each.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
+import os
+import re
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+#: ``score`` wrote its output set but could not log the run to MLflow
+EXIT_LOGGING_FAILED = 3
 
 
 class UsageError(Exception):
     """A problem the user can fix; printed as one message, exit code 2."""
+
+
+# ---- argument checks: run before any work starts ----------------------------------------
+
+
+def _date(value: str, option: str) -> pd.Timestamp:
+    """An ISO date (or date and time) given on the command line, as a UTC timestamp."""
+    import pandas as pd
+
+    text = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        why = f" ({exc})" if re.match(r"\d{4}-\d{2}-\d{2}$", text) else ""
+        raise UsageError(f"{option} expects an ISO date such as 2024-03-01 (or a date and time "
+                         f"such as 2024-03-01T08:00), got {value!r}{why}") from None
+    ts = pd.Timestamp(parsed)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _date_range(args: argparse.Namespace) -> None:
+    """Parse --from/--to in place (either may be missing) and check their order."""
+    args.start = _date(args.start, "--from") if args.start is not None else None
+    args.end = _date(args.end, "--to") if args.end is not None else None
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(f"--from must not be after --to, got --from {args.start:%Y-%m-%d} "
+                         f"and --to {args.end:%Y-%m-%d}")
+
+
+def _at_least(value: int, minimum: int, option: str, what: str) -> None:
+    if value < minimum:
+        raise UsageError(f"{option} must be {minimum} or more ({what}), got {value}")
+
+
+def _check_out_files(args: argparse.Namespace, *options: str) -> None:
+    """Output files: not an input, not an existing folder, in a folder that can be written."""
+    from shequn_ml.outputs import check_outputs
+
+    outs = [getattr(args, o) for o in options if getattr(args, o, None)]
+    check_outputs(outs, {n: getattr(args, n, None) for n in ("events", "members", "groups")})
+
+
+def _check_out_folder(path: str, option: str = "--out") -> None:
+    """An output folder, existing or to be made, that can be written."""
+    existing = Path(os.path.abspath(path))
+    if existing.exists() and not existing.is_dir():
+        raise UsageError(f"{option} {path} is an existing file; expected a folder to write to")
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot write in the folder {existing} "
+                         "(permission denied or read-only)")
+
+
+def _cutoff_range(args: argparse.Namespace, events: pd.DataFrame, horizon: float) -> list:
+    """Rolling cutoffs from --from/--to, defaulting to the events' span less warm-up and horizon."""
+    import pandas as pd
+
+    from shequn_ml.features import rolling_cutoffs
+
+    day = pd.Timedelta(days=1)
+    first_day, last_day = events["ts"].min().normalize(), events["ts"].max().normalize()
+    start = args.start if args.start is not None else first_day + args.warmup * day
+    end = args.end if args.end is not None else last_day - horizon * day
+    if start > end:
+        raise UsageError(
+            f"no cutoffs: the first ({start:%Y-%m-%d}: --from, or the first day + {args.warmup} "
+            f"--warmup days) is after the last ({end:%Y-%m-%d}: --to, or the last day - the "
+            f"{horizon:g}-day horizon); the events run {first_day:%Y-%m-%d} to {last_day:%Y-%m-%d}: "
+            "give --from/--to, a shorter --warmup, or more data")
+    return rolling_cutoffs(start, end, args.every)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -63,11 +149,48 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from shequn_ml.simulate import SimulationConfig, simulate
+#: simulate's options and the SimulationConfig fields they set.
+_SIMULATE_OPTIONS = {"--members": "n_members", "--groups": "n_groups", "--days": "days",
+                     "--seed": "seed"}
 
-    cfg = SimulationConfig(n_members=args.members, n_groups=args.groups, days=args.days,
-                           seed=args.seed, start=args.start)
+
+def _simulation_config(args: argparse.Namespace):
+    """The SimulationConfig of the options; its limits are checked and reported by option."""
+    import pydantic
+
+    from shequn_ml.simulate import SimulationConfig
+
+    for option, name in _SIMULATE_OPTIONS.items():
+        field = SimulationConfig.model_fields[name]
+        value = getattr(args, option[2:])
+        low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+        high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            what = (field.description or name).rstrip(".").lower()
+            raise UsageError(f"{option} must be {bounds} ({what}), got {value}")
+    text = args.start.strip()
+    try:
+        start = dt.date.fromisoformat(text)
+    except ValueError as exc:
+        why = f" ({exc})" if re.match(r"\d{4}-\d{2}-\d{2}$", text) else ""
+        raise UsageError(f"--start expects an ISO date such as 2024-01-01, got {args.start!r}"
+                         f"{why}") from None
+    try:
+        return SimulationConfig(n_members=args.members, n_groups=args.groups, days=args.days,
+                                seed=args.seed, start=start)
+    except pydantic.ValidationError as exc:
+        text = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        for option, name in _SIMULATE_OPTIONS.items():
+            text = re.sub(rf"\b{name}=", f"{option} ", text)
+        raise UsageError(text) from None
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from shequn_ml.simulate import simulate
+
+    cfg = _simulation_config(args)
+    _check_out_folder(args.out)
     summary = simulate(cfg, Path(args.out), progress=not args.quiet)
     print(summary)
     return EXIT_OK
@@ -86,14 +209,17 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from shequn_ml.features import FeatureSpec, build_features, load_feature_spec, rolling_cutoffs
     from shequn_ml.io import write_table
 
-    if args.cutoff and (args.start or args.end):
+    if args.cutoff and (args.start is not None or args.end is not None):
         raise UsageError("give either --cutoff (one or more) or --from/--to/--every, not both")
+    _at_least(args.every, 1, "--every", "days between rolling cutoffs")
+    _date_range(args)
     if args.cutoff:
-        cutoffs = args.cutoff
-    elif args.start and args.end:
+        cutoffs = [_date(c, "--cutoff") for c in args.cutoff]
+    elif args.start is not None and args.end is not None:
         cutoffs = rolling_cutoffs(args.start, args.end, args.every)
     else:
         raise UsageError("a cutoff is required: --cutoff DATE, or --from DATE --to DATE [--every DAYS]")
+    _check_out_files(args, "out")
     spec = load_feature_spec(args.spec) if args.spec else FeatureSpec()
     events, members, groups = _read_inputs(args)
     started = time.perf_counter()
@@ -106,24 +232,30 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from shequn_ml.evaluation import evaluate_risk, report_markdown
-    from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
+    from shequn_ml.features import FeatureSpec, load_feature_spec
     from shequn_ml.models.spec import load_model_spec
 
+    _at_least(args.horizon, 1, "--horizon", "days of the label window")
+    _at_least(args.every, 1, "--every", "days between cutoffs")
+    _at_least(args.warmup, 0, "--warmup", "days of history before the first cutoff")
+    _date_range(args)
     truth = _data_paths(args)
+    _check_out_files(args, "out")
     model_specs = {}
     for task, path in (("silence", args.silence_spec), ("churn", args.churn_spec)):
         if path:
             model_specs[task] = load_model_spec(path)
-            args.horizon = model_specs[task].label.horizon_days
-    events, members, groups = _read_inputs(args)
-    day = pd.Timedelta(days=1)
-    start = args.start or (events["ts"].min().normalize() + args.warmup * day)
-    end = args.end or (events["ts"].max().normalize() - args.horizon * day)
-    cutoffs = rolling_cutoffs(start, end, args.every)
+    horizons = {task: m.label.horizon_days for task, m in model_specs.items()}
+    if len(set(horizons.values())) > 1:
+        raise UsageError("the silence and churn specs must have the same horizon to be evaluated "
+                         f"together, got {horizons['silence']:g} and {horizons['churn']:g} days: "
+                         "evaluate them one at a time (--task)")
+    if horizons:
+        args.horizon = next(iter(horizons.values()))
     spec = load_feature_spec(args.spec) if args.spec else FeatureSpec()
+    events, members, groups = _read_inputs(args)
+    cutoffs = _cutoff_range(args, events, args.horizon)
     started = time.perf_counter()
     results = evaluate_risk(events, cutoffs, args.horizon, members=members, groups=groups,
                             spec=spec, tasks=args.task or ("silence", "churn"), truth_dir=truth,
@@ -143,6 +275,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from shequn_ml.experiment import load_experiment, run_experiment
 
     spec = load_experiment(args.experiment)
+    if not args.no_tracking:  # a broken store fails now, not after the models are trained
+        from shequn_ml.tracking import check_store
+
+        check_store(spec.mlflow.tracking_uri)
     started = time.perf_counter()
     result = run_experiment(spec, progress=not args.quiet)
     for task, r in result.tasks.items():
@@ -182,22 +318,23 @@ def _data_paths(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_kol(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from shequn_ml.features import rolling_cutoffs
     from shequn_ml.io import write_table, write_text
     from shequn_ml.models import load_kol_spec
     from shequn_ml.ranking import evaluate_kol
 
+    _at_least(args.every, 1, "--every", "days between cutoffs")
+    _at_least(args.warmup, 0, "--warmup", "days of history before the first cutoff")
+    _at_least(args.n_validation, 1, "--n-validation", "validation cutoffs")
+    _at_least(args.n_test, 1, "--n-test", "test cutoffs")
+    _date_range(args)
     truth = _data_paths(args)
+    _check_out_files(args, "out", "candidates")
     spec = load_kol_spec(args.spec)
     horizon = spec.label.horizon_days
     events, members, groups = _read_inputs(args)
-    day = pd.Timedelta(days=1)
-    start = args.start or (events["ts"].min().normalize() + args.warmup * day)
-    end = args.end or (events["ts"].max().normalize() - horizon * day)
+    cutoffs = _cutoff_range(args, events, horizon)
     started = time.perf_counter()
-    result = evaluate_kol(events, rolling_cutoffs(start, end, args.every), horizon, members=members,
+    result = evaluate_kol(events, cutoffs, horizon, members=members,
                           groups=groups, truth_dir=truth, model_spec=spec,
                           n_validation=args.n_validation, n_test=args.n_test,
                           progress=not args.quiet)
@@ -219,6 +356,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
                                ("kol", args.kol_model)) if n}
     if args.groups_per_call < 1:
         raise UsageError(f"--groups-per-call must be 1 or more, got {args.groups_per_call}")
+    _date(args.cutoff, "--cutoff")
     started = time.perf_counter()
     bar = None
     if not args.quiet:
@@ -235,7 +373,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     try:
         done = run_batch_scoring(args.events, args.cutoff, args.out, members=args.members,
                                  groups=args.groups, alias=args.model_alias, model_names=names,
-                                 engine=args.engine, csv=args.csv, tracking_uri=args.tracking_uri,
+                                 engine=args.engine, csv=args.csv or args.csv_bom,
+                                 csv_bom=args.csv_bom, tracking_uri=args.tracking_uri,
                                  log_run=not args.no_log, progress=stage,
                                  groups_per_call=args.groups_per_call)
     finally:
@@ -258,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="shequn-ml",
         description="Silence, churn and 头狼/KOL models for online communities (社群).",
     )
+    from shequn_ml import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check an events file and print a summary",
@@ -350,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutoff", required=True, help="scoring date: features read events before it")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--csv", action="store_true", help="also write the table as CSV beside --out")
+    p.add_argument("--csv-bom", action="store_true", help="write the CSV with a UTF-8 byte-order mark, "
+                   "so Excel shows Chinese text correctly (implies --csv)")
     p.add_argument("--model-alias", default="champion", help="registry alias (default champion)")
     p.add_argument("--engine", choices=["pandas", "spark"], default="pandas",
                    help="pandas on this machine (default) or Apache Spark")
@@ -379,19 +523,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _data_warnings_on_one_line(command: str):
+    """Show each DataWarning as one line on stderr (``shequn-ml CMD: warning: ...``), never suppressed."""
+    from shequn_ml.validation import DataWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            print(f"shequn-ml {command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataWarning)
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            warnings.showwarning = shown
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shequn-ml`` console script."""
     from shequn_ml.features.spec import SpecError
+    from shequn_ml.outputs import OutputPathError
     from shequn_ml.scoring import ModelUnavailableError
+    from shequn_ml.simulate import SimulationError
+    from shequn_ml.split import DataError
     from shequn_ml.validation import EventValidationError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
-    except (EventValidationError, SpecError, UsageError, ModelUnavailableError) as exc:
+        with _data_warnings_on_one_line(args.command):
+            return int(args.func(args))
+    except (EventValidationError, SpecError, UsageError, ModelUnavailableError, OutputPathError,
+            DataError, SimulationError) as exc:
         print(f"shequn-ml {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:
+        from shequn_ml.batch import LoggingFailedError
+
+        if not isinstance(exc, LoggingFailedError):
+            raise
+        print(f"shequn-ml {args.command}: {exc}", file=sys.stderr)
+        return EXIT_LOGGING_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

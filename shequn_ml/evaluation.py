@@ -24,7 +24,7 @@ from shequn_ml.labels import churn_labels, silence_labels
 from shequn_ml.metrics import classification_metrics
 from shequn_ml.models import BGNBDBaseline, ChurnModel, RecencyRule, RFMLogistic, SilenceModel
 from shequn_ml.models.spec import LabelSpec, ModelSpec
-from shequn_ml.split import TimeSplit, time_split
+from shequn_ml.split import DataError, TimeSplit, time_split
 
 KEY = ["group_id", "member_id", "cutoff"]
 TASKS = ("silence", "churn")
@@ -106,7 +106,7 @@ def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, task: str, split
     parts = {f: data.loc[data["fold"] == f] for f in ("train", "validation", "test")}
     for f, part in parts.items():
         if part[task].nunique() < 2:
-            raise ValueError(f"the {f} fold of the {task} task has only label "
+            raise DataError(f"the {f} fold of the {task} task has only label "
                              f"{part[task].iloc[0] if len(part) else 'none'} ({len(part)} rows): "
                              "use more cutoffs, a longer horizon, or more data")
     train, val, test = parts["train"], parts["validation"], parts["test"]

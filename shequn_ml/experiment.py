@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from shequn_ml.evaluation import TaskEvaluation, evaluate_risk
 from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
@@ -33,6 +33,7 @@ from shequn_ml.models import KolModelSpec, load_kol_spec
 from shequn_ml.models.spec import ModelSpec, load_model_spec
 from shequn_ml.ranking import KolEvaluation, evaluate_kol
 from shequn_ml.specs import SpecError, load_yaml_model
+from shequn_ml.split import DataError
 
 #: The tasks an experiment can train: two risk classifiers and the 头狼 / KOL ranker.
 TASKS = ("silence", "churn", "kol")
@@ -54,6 +55,12 @@ class CutoffSpec(BaseModel):
     end: date | None = Field(None, description="last cutoff (default: last event - horizon)")
     every_days: PositiveInt = 7
     warmup_days: PositiveInt = 35
+
+    @model_validator(mode="after")
+    def _check(self) -> CutoffSpec:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
 
 
 class SplitSpec(BaseModel):
@@ -180,4 +187,15 @@ def _cutoffs(spec: ExperimentSpec, events: pd.DataFrame, horizon_days: float) ->
     day = pd.Timedelta(days=1)
     start = spec.cutoffs.start or (events["ts"].min().normalize() + spec.cutoffs.warmup_days * day)
     end = spec.cutoffs.end or (events["ts"].max().normalize() - horizon_days * day)
+    first, last = pd.Timestamp(start), pd.Timestamp(end)
+    if first.tzinfo is None:
+        first = first.tz_localize("UTC")
+    if last.tzinfo is None:
+        last = last.tz_localize("UTC")
+    if first > last:
+        span = f"{events['ts'].min():%Y-%m-%d} to {events['ts'].max():%Y-%m-%d}"
+        raise DataError(
+            f"no cutoffs: the first ({first:%Y-%m-%d}) is after the last ({last:%Y-%m-%d}); the "
+            f"events run {span}, which must hold {spec.cutoffs.warmup_days} warm-up days and a "
+            f"{horizon_days:g}-day label window: use more data, or set cutoffs.start/end")
     return rolling_cutoffs(start, end, spec.cutoffs.every_days)

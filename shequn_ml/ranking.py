@@ -70,7 +70,7 @@ from shequn_ml.influence import (
     last_period_influence,
 )
 from shequn_ml.models._ranker import KolModelSpec, KolRanker, query_sizes
-from shequn_ml.split import TimeSplit, time_split
+from shequn_ml.split import DataError, TimeSplit, time_split
 
 KEY = ["group_id", "member_id", "cutoff"]
 QUERY = ["cutoff", "group_id"]
@@ -569,7 +569,7 @@ def evaluate_kol(
     for f in ("train", "validation", "test"):
         parts[f], sizes[f] = query_sizes(data.loc[data["fold"] == f])
         if not (parts[f]["relevance"] > 0).any():
-            raise ValueError(f"the {f} fold has no member with nonzero influence ({len(parts[f])} rows): "
+            raise DataError(f"the {f} fold has no member with nonzero influence ({len(parts[f])} rows): "
                              "use more cutoffs, a longer horizon, or more data")
     train, val, test = parts["train"], parts["validation"], parts["test"]
     clock = time.perf_counter()

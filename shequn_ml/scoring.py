@@ -140,15 +140,16 @@ class ModelBundle:
         """
         X = X[self.feature_names].astype(float)
         self.define_features()
+        if len(X) == 0:  # LightGBM refuses empty input; nobody to score is not an error
+            out = pd.DataFrame({"score": np.array([], dtype=float)}, index=X.index)
+            for i in range(1, k + 1):
+                out[f"reason_{i}"] = pd.Series(dtype=object)
+            return out
         if self.task == "kol":
             score = self.estimator.predict(X)
         else:
             score = self.estimator.predict_proba(X)[:, 1]
         out = pd.DataFrame({"score": score}, index=X.index)
-        if len(X) == 0:
-            for i in range(1, k + 1):
-                out[f"reason_{i}"] = pd.Series(dtype=object)
-            return out
         reasons = reason_codes(shap_values(self.estimator, X), X, k=k, lang=lang)
         return pd.concat([out, reasons], axis=1)
 
@@ -400,6 +401,12 @@ def assemble(cutoff: pd.Timestamp, roster_table: pd.DataFrame, predictions: Mapp
         rows = rows_of(outside)
         notes[rows[rows >= 0]] = (f"silence_risk not scored: no speaking event in the "
                                   f"{lab.active_window_days:g} days before the cutoff (already silent)")
+        # a group where nobody spoke in the look-back is flagged as such, on each of its members
+        pop_groups = in_silence_population.groupby("group_id", sort=False)["in_population"].any()
+        quiet = pop_groups.index[~pop_groups.to_numpy(dtype=bool)]
+        in_quiet = out["group_id"].isin(quiet).to_numpy() & (out["status"].to_numpy() == "scored")
+        notes[in_quiet] = (f"silence_risk not scored: nobody in this group spoke in the "
+                           f"{lab.active_window_days:g} days before the cutoff (the whole group is silent)")
     rank = np.full(len(out), np.nan)
     has = np.isfinite(out["kol_score"].to_numpy(dtype=float))
     if has.any():

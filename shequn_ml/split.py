@@ -29,6 +29,13 @@ from shequn_ml.features.snapshots import as_cutoffs
 FOLDS = ("train", "validation", "test")
 
 
+class DataError(ValueError):
+    """The data cannot support the requested work (too few cutoffs for a split, a
+    fold with one label class only): fixable by the user with more data, more or
+    further-apart cutoffs, or a shorter horizon. The command line prints the
+    message, without a traceback, and exits 2."""
+
+
 @dataclass(frozen=True)
 class TimeSplit:
     """Cutoffs of each fold, in time order, and the ones dropped to avoid overlap."""
@@ -88,9 +95,9 @@ def time_split(cutoffs: Sequence[object], horizon_days: float, *, n_validation: 
 
     Raises
     ------
-    ValueError
+    DataError
         When the cutoffs cannot give every fold at least one cutoff; the message
-        says how many cutoffs, and how far apart, are needed.
+        says how many cutoffs, and how far apart, are needed (a ValueError).
     """
     if n_validation < 1 or n_test < 1:
         raise ValueError(f"n_validation and n_test must be >= 1, got {n_validation}, {n_test}")
@@ -101,7 +108,7 @@ def time_split(cutoffs: Sequence[object], horizon_days: float, *, n_validation: 
     validation = rest[-n_validation:]
     train = [c for c in rest[:-n_validation] if c + h <= validation[0]] if validation else []
     if not train or len(validation) < n_validation or len(test) < n_test:
-        raise ValueError(
+        raise DataError(
             f"{len(cuts)} cutoffs from {cuts[0]:%Y-%m-%d} to {cuts[-1]:%Y-%m-%d} cannot make "
             f"train, {n_validation} validation and {n_test} test cutoffs whose {horizon_days:g}-day "
             "label windows do not overlap: add earlier cutoffs, space them further apart, or "

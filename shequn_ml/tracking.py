@@ -133,9 +133,8 @@ def log_experiment(result: ExperimentResult, *, tracking_uri: str | None = None,
         Test rows explained for the SHAP plots and tables.
     """
     spec = result.spec
-    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri or spec.mlflow.tracking_uri))
-    mlflow.set_registry_uri(mlflow.get_tracking_uri())
-    mlflow.set_experiment(spec.mlflow.experiment)
+    uri = _use_store(tracking_uri or spec.mlflow.tracking_uri)
+    use_experiment(spec.mlflow.experiment, uri)
     salt = salt or secrets.token_hex(16)
     digest = file_digest(spec.data.events)
     out: dict[str, LoggedTask] = {}
@@ -389,6 +388,54 @@ def _spec_digest(spec: object) -> str:
     return hashlib.sha256(json.dumps(dump, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def use_experiment(name: str, uri: str) -> None:
+    """Set the active experiment, creating it with its artifacts beside a SQLite store.
+
+    MLflow's default artifact root is ``./mlruns`` relative to the current folder,
+    so runs logged from two folders into one ``sqlite:///.../mlflow.db`` would scatter
+    their artifacts. A new experiment in a SQLite store gets ``mlruns/`` in the
+    store's own folder instead.
+    """
+    if mlflow.get_experiment_by_name(name) is None and uri.startswith("sqlite:///"):
+        root = Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns"
+        mlflow.create_experiment(name, artifact_location=root.as_uri())
+    mlflow.set_experiment(name)
+
+
+def _head(path: Path, n: int = 16) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def check_store(tracking_uri: str | None = None, *, create: bool = True) -> str:
+    """Open the MLflow store and list one experiment, so a broken store fails before any work.
+
+    Raises
+    ------
+    ModelUnavailableError
+        One line naming the store and what went wrong (a corrupt file, a server that
+        does not answer).
+
+    With ``create=False`` a SQLite file that does not exist is left alone (not
+    created): loading models from it then fails with its own message.
+    """
+    uri = _use_store(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.exists() and not create:
+            return uri
+        if path.is_file() and path.stat().st_size and _head(path) != b"SQLite format 3\x00":
+            raise ModelUnavailableError(f"MLflow store {uri}: {path} is not an SQLite database "
+                                        "(corrupt, or another file); move it away or give --tracking-uri")
+    try:
+        MlflowClient(uri, registry_uri=uri).search_experiments(max_results=1)
+    except Exception as exc:  # the store's errors come in many types; all mean "cannot use it"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ModelUnavailableError(f"MLflow store {uri} cannot be used: {type(exc).__name__}: {first}") \
+            from exc
+    return uri
+
+
 def _use_store(tracking_uri: str | None) -> str:
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
@@ -462,8 +509,7 @@ def log_scoring_run(result: object, *, cutoff: str, out: str, experiment: str = 
     str
         The run id.
     """
-    _use_store(tracking_uri)
-    mlflow.set_experiment(experiment)
+    use_experiment(experiment, _use_store(tracking_uri))
     with mlflow.start_run(run_name=f"score {cutoff}") as run:
         mlflow.log_params({"cutoff": cutoff, "out": str(out),
                            **{f"model.{t}": v for t, v in result.versions.items()}})

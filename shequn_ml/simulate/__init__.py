@@ -11,6 +11,8 @@ Public API
 ----------
 SimulationConfig
     The world's size, seed and mechanisms (each with a knob that removes it).
+SimulationError
+    The configured world cannot be built (a ValueError).
 simulate(config, out_dir, progress=False)
     Write ``events.parquet``, ``members.parquet``, ``groups.parquet``,
     ``truth_*.parquet`` and ``simulation.json``; returns a :class:`SimulationSummary`.
@@ -38,7 +40,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from shequn_ml.simulate._config import SimulationConfig
+from shequn_ml.simulate._config import SimulationConfig, SimulationError
 
 if TYPE_CHECKING:
     from shequn_ml.simulate._oracle import SimulationTruth, load_truth, oracle
@@ -58,6 +60,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "SimulationConfig",
+    "SimulationError",
     "SimulationSummary",
     "SimulationTruth",
     "load_truth",

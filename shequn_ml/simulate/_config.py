@@ -24,6 +24,14 @@ ROLES: tuple[Role, ...] = ("thinker", "organiser", "asker", "chatter", "lurker")
 MANAGEMENT_LEVELS: tuple[Management, ...] = ("none", "light", "active")
 
 
+class SimulationError(ValueError):
+    """The configured world cannot be built (e.g. the members do not fit in the groups).
+
+    Raised before any file is written; the command line prints the message, without a
+    traceback, and exits 2.
+    """
+
+
 class SimulationConfig(BaseModel):
     """Size, seed and world parameters of one simulated community.
 

@@ -118,12 +118,13 @@ def simulate(config: SimulationConfig, out_dir: str | os.PathLike[str], *,
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1 or -1 (one per CPU); got {n_jobs}")
     out = Path(out_dir)
+    root = np.random.SeedSequence(config.seed)
+    world_seed, groups_seed = root.spawn(2)
+    # The world first: a world that cannot be built (SimulationError) leaves no folder behind.
+    world = build_world(config, np.random.default_rng(world_seed))
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".simulate-", dir=out))
     try:
-        root = np.random.SeedSequence(config.seed)
-        world_seed, groups_seed = root.spawn(2)
-        world = build_world(config, np.random.default_rng(world_seed))
         writer = OutputWriter(work, world, spill_events)
         groups = _simulate_groups(world, groups_seed.spawn(config.n_groups), n_jobs)
         for result in tqdm(groups, total=config.n_groups, disable=not progress,

@@ -7,12 +7,13 @@ use one stream per group (see :mod:`shequn_ml.simulate._dynamics`).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from shequn_ml.simulate import _tables as T
-from shequn_ml.simulate._config import SimulationConfig
+from shequn_ml.simulate._config import SimulationConfig, SimulationError
 
 #: Member caps of the two platforms (WeChat, QQ).
 WECHAT_CAP, QQ_CAP = 500, 2000
@@ -68,7 +69,7 @@ def build_world(cfg: SimulationConfig, rng: np.random.Generator) -> World:
 
     Raises
     ------
-    ValueError
+    SimulationError
         If the members cannot fill the groups within their caps and minimum size.
     """
     n, g = cfg.n_members, cfg.n_groups
@@ -172,9 +173,9 @@ def _group_sizes(rng: np.random.Generator, n_slots: int, caps: np.ndarray, low: 
     """Heavy-tailed group sizes in [low, cap] that add up to ``n_slots``."""
     g = len(caps)
     if low * g > n_slots:
-        raise ValueError(f"{n_slots} memberships cannot give {g} groups at least {low} members")
+        raise SimulationError(f"{n_slots} memberships cannot give {g} groups at least {low} members")
     if caps.sum() < n_slots:
-        raise ValueError(
+        raise SimulationError(
             f"{n_slots} memberships do not fit in {g} groups (caps: 500 per WeChat group, "
             f"2,000 per QQ group; these groups hold {int(caps.sum())}); use more groups "
             "or a larger qq_share")
@@ -208,14 +209,29 @@ def _assign(rng: np.random.Generator, counts: np.ndarray,
     dup = np.zeros(len(key), dtype=bool)
     dup[order[1:]] = key[order[1:]] == key[order[:-1]]
     if dup.any():  # a member dealt twice into one group: swap with someone elsewhere
-        taken = set(zip(group.tolist(), tokens.tolist(), strict=True))
+        # A multiset, not a set: a member dealt three times into one group, or a swap
+        # partner that is itself one of the copies, must not make a pair look free.
+        taken = Counter(zip(group.tolist(), tokens.tolist(), strict=True))
+
+        def swap(i: int, j: int) -> bool:
+            gi, gj, mi, mj = int(group[i]), int(group[j]), int(tokens[i]), int(tokens[j])
+            if gi == gj or taken[gj, mi] or taken[gi, mj]:
+                return False
+            taken.subtract(((gi, mi), (gj, mj)))
+            taken.update(((gj, mi), (gi, mj)))
+            tokens[i], tokens[j] = mj, mi
+            return True
+
         for i in np.flatnonzero(dup):
             for _ in range(1000):
-                j = int(rng.integers(len(tokens)))
-                gi, gj, mi, mj = group[i], group[j], tokens[i], tokens[j]
-                if gi != gj and (gj, mi) not in taken and (gi, mj) not in taken:
-                    taken.discard((gj, mj))
-                    taken.update({(gj, mi), (gi, mj)})
-                    tokens[i], tokens[j] = mj, mi
+                if swap(int(i), int(rng.integers(len(tokens)))):
                     break
+            else:  # no partner drawn at random: look at every slot, in order
+                if taken[int(group[i]), int(tokens[i])] > 1:
+                    next((j for j in range(len(tokens)) if swap(int(i), j)), None)
+        left = sorted(k for k, c in taken.items() if c > 1)
+        if left:
+            raise SimulationError(f"could not deal {len(left)} memberships to distinct groups "
+                                  f"(e.g. member {left[0][1]} twice in group {left[0][0]}); use "
+                                  "more groups or another seed")
     return group, tokens
