@@ -119,6 +119,9 @@ class EventHistory:
         self.m = arrange(_recode(events["member_id"], member_cats))
         self.t = (arrange(_recode(events["target_member_id"], member_cats))
                   if "target_member_id" in events.columns else np.full(len(ts), -1, np.int32))
+        # a reply to or a mention of oneself is no relationship and no influence: the event
+        # still counts as speaking, but its target is dropped (the readers warn about them)
+        self.t = np.where(self.t == self.m, np.int32(-1), self.t).astype(self.t.dtype, copy=False)
         self.e = arrange(events["event_type"].cat.codes.to_numpy()).astype(np.int16)
         self.event_type_names = list(events["event_type"].cat.categories)
         amount = events["amount"].to_numpy(dtype=float, na_value=np.nan) \
