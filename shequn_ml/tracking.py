@@ -468,6 +468,7 @@ def load_bundle(name: str, *, tracking_uri: str | None = None, alias: str = CHAM
         db = Path(uri[len("sqlite:///"):])
         if not db.is_file():
             raise ModelUnavailableError(f"cannot load {where}: the tracking store {db} does not exist")
+    version = None
     try:
         version = MlflowClient().get_model_version_by_alias(name, alias)
         with warnings.catch_warnings():
@@ -475,6 +476,11 @@ def load_bundle(name: str, *, tracking_uri: str | None = None, alias: str = CHAM
             model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
     except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds; the user needs one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if version is not None and (isinstance(exc, OSError) or "No such artifact" in first
+                                    or "No such file" in first):
+            first = (f"the files of version {version.version} are missing from the artifact store "
+                     f"({version.source}): deleted or moved; restore them, or retrain and register "
+                     "a new version")
         raise ModelUnavailableError(f"cannot load {where}: {first}") from exc
     python_model = model.unwrap_python_model()
     bundle = getattr(python_model, "bundle", None)

@@ -333,3 +333,21 @@ def test_new_experiments_keep_their_artifacts_beside_the_store(two_sets, tmp_pat
     client = MlflowClient(uri, registry_uri=uri)
     location = client.get_experiment_by_name("shequn-scoring").artifact_location
     assert location == (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").as_uri()
+
+
+def test_a_model_whose_files_were_deleted_says_so(tmp_path):
+    from mlflow import MlflowClient
+
+    from shequn_ml.scoring import ModelUnavailableError
+    from shequn_ml.tracking import load_bundle
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    client.create_registered_model("shequn-silence")
+    gone = tmp_path / "deleted-artifacts" / "model"
+    v = client.create_model_version("shequn-silence", source=gone.as_uri())
+    client.set_registered_model_alias("shequn-silence", "champion", v.version)
+    with pytest.raises(ModelUnavailableError,
+                       match=r"cannot load models:/shequn-silence@champion .*: the files of version 1 are "
+                             r"missing from the artifact store \(.*deleted-artifacts/model\)"):
+        load_bundle("shequn-silence", tracking_uri=uri)
