@@ -203,28 +203,52 @@ def parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     >>> ts.dt.strftime("%Y-%m-%d").tolist()[:2], bad.tolist()
     (['2024-01-01', '2024-01-01'], [False, False, True])
     """
+    parsed, bad, far = _parse_timestamps(s)
+    return parsed, bad | far
+
+
+def _beyond_ns(values: pd.Series) -> np.ndarray:
+    """True where a datetime value (any unit) lies outside what nanoseconds can hold."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert(None)
+    lo, hi = pd.Timestamp.min, pd.Timestamp.max
+    return (values.notna() & ((values < lo) | (values > hi))).to_numpy(dtype=bool)
+
+
+def _parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """:func:`parse_timestamps`, with out-of-range values apart (``far``), set to NaT.
+
+    A date such as 9999-12-31 (a common "never") parses at microsecond resolution;
+    cast to nanoseconds it would wrap silently into the 1800s, so it is caught first.
+    """
     present = s.notna().to_numpy()
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE), np.zeros(len(s), bool)
-    if pd.api.types.is_datetime64_dtype(s.dtype):
-        return s.dt.tz_localize("UTC").astype(TIMESTAMP_DTYPE), np.zeros(len(s), bool)
+    none = np.zeros(len(s), bool)
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
+        far = _beyond_ns(s)
+        if far.any():
+            s = s.mask(far)
+        utc = s.dt.tz_convert("UTC") if isinstance(s.dtype, pd.DatetimeTZDtype) else s.dt.tz_localize("UTC")
+        return utc.astype(TIMESTAMP_DTYPE), none, far
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         if pd.api.types.is_integer_dtype(s.dtype) and not s.hasnans:
             ns = _epoch_to_ns(s.to_numpy(dtype=np.int64))
         else:
             ns = _epoch_to_ns(s.to_numpy(dtype=float, na_value=np.nan))
-        return _ns_series(ns, s.index), present & (ns == _NAT)
+        return _ns_series(ns, s.index), present & (ns == _NAT), none
     text = s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")
-    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-    ns = pd.Series(parsed).dt.tz_convert(None).to_numpy().astype("datetime64[ns]").view(np.int64)
+    parsed = pd.Series(pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce"), index=s.index)
+    far = _beyond_ns(parsed)
+    if far.any():
+        parsed = parsed.mask(far)
+    ns = parsed.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").view(np.int64)
     ns = ns.copy()
-    failed = present & (ns == _NAT)
+    failed = present & (ns == _NAT) & ~far
     if failed.any():
         # Epoch numbers written as text, e.g. a CSV column that mixes forms.
         nums = pd.to_numeric(pd.Series(text.to_numpy(dtype=object)[failed]), errors="coerce")
         ns[failed] = _epoch_to_ns(nums.to_numpy(dtype=float, na_value=np.nan))
-        failed = present & (ns == _NAT)
-    return _ns_series(ns, s.index), failed
+        failed = present & (ns == _NAT) & ~far
+    return _ns_series(ns, s.index), failed, far
 
 
 _NAT = np.iinfo(np.int64).min
@@ -369,7 +393,13 @@ def _parse_typed_columns(df: pd.DataFrame, table: schema.Table,
             continue
         raw = df[col.name]
         if col.kind == "timestamp":
-            parsed, bad = parse_timestamps(raw)
+            parsed, bad, far = _parse_timestamps(raw)
+            if far.any():
+                report.add("error", "timestamp_out_of_range", col.name,
+                           f"{int(far.sum())} timestamps lie outside {pd.Timestamp.min:%Y-%m-%d} .. "
+                           f"{pd.Timestamp.max:%Y-%m-%d}, the range that can be stored (a placeholder "
+                           "such as 9999-12-31 or 0001-01-01 for 'never'?): leave the cell empty or "
+                           "remove the rows", mask=far, values=raw, index=df.index)
             if bad.any():
                 report.add("error", "unparseable_timestamp", col.name,
                            f"{int(bad.sum())} values do not parse as timestamps (expected "
