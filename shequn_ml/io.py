@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from shequn_ml import schema
@@ -121,6 +122,13 @@ def _load(source: PathOrFrame, src: Source, report: ValidationReport,
             # Parquet keeps a dictionary per row group; merging hundreds of them costs more
             # than hashing the text once, except for the few distinct groups and event types.
             few = [c for c in coded if c in ("group_id", "event_type")]
+            if path.is_dir():
+                unified = _unified_part_schema(path, report)
+                if unified is False:
+                    return None
+                if unified is not None:  # parts differ: read every part with every column
+                    return ds.dataset(path, format="parquet", schema=unified).to_table() \
+                        .to_pandas(self_destruct=True)
             schema_names = set(pq.read_schema(path).names) if path.is_file() else None
             wanted = [c for c in few if schema_names is None or c in schema_names]
             return pq.read_table(path, read_dictionary=wanted).to_pandas(self_destruct=True)
@@ -137,6 +145,33 @@ def _load(source: PathOrFrame, src: Source, report: ValidationReport,
             return pd.DataFrame()
         report.add("error", "unreadable", None, f"cannot be read as {src.kind.upper()}: {msg}")
         return None
+
+
+def _unified_part_schema(folder: Path, report: ValidationReport) -> pa.Schema | None | bool:
+    """The schema of a folder of Parquet parts when the parts differ, else None.
+
+    ``pq.read_table(folder)`` takes the first part's schema and drops, without a
+    word, every column that only later parts have. When the parts differ the
+    schemas are unified (a part without a column gets nulls); when a column has
+    different types in two parts, an error naming both parts and the column is
+    recorded and False returned.
+    """
+    files = sorted(ds.dataset(folder, format="parquet").files)
+    schemas = [pq.read_schema(f) for f in files]
+    if len(schemas) < 2 or all(sc.equals(schemas[0]) for sc in schemas[1:]):
+        return None
+    seen: dict[str, tuple[pa.DataType, str]] = {}
+    for f, sc in zip(files, schemas, strict=True):
+        for fld in sc:
+            if fld.name in seen and not seen[fld.name][0].equals(fld.type):
+                first_type, first_file = seen[fld.name]
+                report.add("error", "part_schemas_differ", fld.name,
+                           f"Parquet parts disagree on the type of this column: {Path(first_file).name} "
+                           f"has {first_type}, {Path(f).name} has {fld.type}; write every part with the "
+                           "same types")
+                return False
+            seen.setdefault(fld.name, (fld.type, f))
+    return pa.unify_schemas(schemas)
 
 
 # --------------------------------------------------------------------------- column parsers

@@ -33,3 +33,43 @@ def test_datetime_columns_out_of_range_are_refused(tmp_path):
     # in range, the same column type still reads, exactly
     ok = sio.read_events(frame.iloc[:1])
     assert ok["ts"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def test_parquet_parts_with_more_columns_later_keep_them(tmp_path, events_frame):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    first = events_frame.iloc[:3][["ts", "group_id", "member_id", "event_type"]]
+    later = events_frame.iloc[3:]
+    pq.write_table(pa.Table.from_pandas(first, preserve_index=False), folder / "part-0.parquet")
+    pq.write_table(pa.Table.from_pandas(later, preserve_index=False), folder / "part-1.parquet")
+    from shequn_ml.validation import DataWarning
+
+    # the first part's reply has no target column at all: kept, with the usual warning
+    with pytest.warns(DataWarning, match=r"1 reply/mention/invite rows have no target_member_id"):
+        ev = sio.read_events(folder)
+    assert len(ev) == len(events_frame)
+    whole = sio.read_events(events_frame)
+    got = ev.set_index("event_id")
+    # the later part's amount and target survive; the first part's rows have none
+    assert got.loc["e4", "amount"] == 1.25 and got.loc["e6", "amount"] == 99.0
+    assert str(got.loc["e5", "target_member_id"]) == "u9"
+    assert ev["amount"].notna().sum() == 2  # only the later part's two amounts
+    assert sorted(ev.columns) == sorted(whole.columns)
+
+
+def test_parquet_parts_that_disagree_on_a_type_are_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    base = {"ts": ["2024-01-01T00:00:00Z"], "group_id": ["g"], "member_id": ["a"], "event_type": ["purchase"]}
+    pq.write_table(pa.table({**base, "amount": pa.array([1.5])}), folder / "part-0.parquet")
+    pq.write_table(pa.table({**base, "amount": pa.array(["1.5"])}), folder / "part-1.parquet")
+    with pytest.raises(EventValidationError,
+                       match=r"parts: column 'amount': Parquet parts disagree on the type of this column: "
+                             r"part-0\.parquet has double, part-1\.parquet has string"):
+        sio.read_events(folder)
