@@ -480,6 +480,29 @@ def _check_null_ids(df: pd.DataFrame, table: schema.Table, report: ValidationRep
                            values=df[col.name], index=df.index)
 
 
+def _check_float_ids(df: pd.DataFrame, table: schema.Table, report: ValidationReport) -> None:
+    """Refuse ids stored as floats that are not whole or not exact (at or above 2**53).
+
+    pandas stores an integer id column holding a NaN as float64; an 18-digit id then
+    no longer equals itself as text, so a reply's target would match no member.
+    """
+    for col in table.columns:
+        if col.kind != "id" or col.name not in df.columns:
+            continue
+        raw = df[col.name]
+        if not pd.api.types.is_float_dtype(raw.dtype):
+            continue
+        v = raw.to_numpy(dtype=float, na_value=np.nan)
+        finite = np.isfinite(v)
+        bad = finite & ((v != np.round(v)) | (np.abs(v) >= 2.0**53))
+        bad |= ~finite & ~np.isnan(v)
+        if bad.any():
+            report.add("error", "float_id", col.name,
+                       f"{int(bad.sum())} ids are stored as floating-point numbers that are not whole "
+                       "or too large to be exact (2**53 and above): store ids as text (in pandas, "
+                       "read the column with dtype=str)", mask=bad, values=raw, index=df.index)
+
+
 def _check_event_types(raw: pd.Series, report: ValidationReport,
                        index: pd.Index) -> pd.Series | None:
     """Normalise event types to the vocabulary's categorical; unknown ones are errors."""
@@ -542,6 +565,7 @@ def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResu
         return ReadResult(None, report)
     all_present = _check_columns(df, schema.EVENTS, report)
     typed = _parse_typed_columns(df, schema.EVENTS, report)
+    _check_float_ids(df, schema.EVENTS, report)
     factorized = _factorize_ids(df, schema.EVENTS)
     _check_null_ids(df, schema.EVENTS, report, factorized)
     event_type = _check_event_types(df["event_type"], report, df.index) \
@@ -686,6 +710,7 @@ def _validate_side_table(source: PathOrFrame, table: schema.Table,
         return ReadResult(None, report)
     all_present = _check_columns(df, table, report)
     typed = _parse_typed_columns(df, table, report)
+    _check_float_ids(df, table, report)
     factorized = _factorize_ids(df, table)
     _check_null_ids(df, table, report, factorized)
     for col in ("capacity", "level", "term_days"):

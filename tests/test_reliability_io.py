@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,3 +74,23 @@ def test_parquet_parts_that_disagree_on_a_type_are_refused(tmp_path):
                        match=r"parts: column 'amount': Parquet parts disagree on the type of this column: "
                              r"part-0\.parquet has double, part-1\.parquet has string"):
         sio.read_events(folder)
+
+
+def test_float_ids_that_lost_precision_are_refused():
+    big = 123456789012345678  # an 18-digit id: float64 cannot hold it
+    frame = pd.DataFrame({"ts": ["2024-01-01", "2024-01-02", "2024-01-03"], "group_id": ["g"] * 3,
+                          "member_id": [float(big), 2.0, 3.0], "event_type": ["message", "reply", "message"],
+                          "target_member_id": [np.nan, float(big), np.nan]})
+    with pytest.raises(EventValidationError,
+                       match=r"column 'member_id': 1 ids are stored as floating-point numbers that are not "
+                             r"whole or too large to be exact .*store ids as text.*index 0"):
+        sio.read_events(frame)
+    frame["member_id"] = [1.5, 2.0, 3.0]
+    with pytest.raises(EventValidationError, match=r"column 'member_id': 1 ids are stored as floating"):
+        sio.read_events(frame)
+    # small whole floats (a NaN turned the column into float64) still read, as whole-number text
+    frame["member_id"] = [1.0, 2.0, 3.0]
+    frame["target_member_id"] = [np.nan, 1.0, np.nan]
+    ev = sio.read_events(frame)
+    assert ev["member_id"].astype(str).tolist() == ["1", "2", "3"]
+    assert str(ev["target_member_id"].iloc[1]) == "1"
