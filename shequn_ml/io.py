@@ -242,6 +242,24 @@ def parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return parsed, bad | far
 
 
+def _excel_serial_days(s: pd.Series) -> np.ndarray:
+    """True on each value of a numeric column whose values all look like Excel serial days.
+
+    Excel stores dates as days since 1899-12-30 (45296.54 is 2024-01-04 12:57).
+    Read as epoch seconds, every value would land within a day of 1970-01-01, which
+    no real community export does, so a numeric column entirely in [20000, 80000)
+    (the years 1954 .. 2119 as serial days) is taken for serial days.
+    """
+    none = np.zeros(len(s), bool)
+    if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return none
+    v = s.to_numpy(dtype=float, na_value=np.nan)
+    present = np.isfinite(v)
+    if not present.any() or not ((v[present] >= 2e4) & (v[present] < 8e4)).all():
+        return none
+    return present
+
+
 def _beyond_ns(values: pd.Series) -> np.ndarray:
     """True where a datetime value (any unit) lies outside what nanoseconds can hold."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
@@ -428,6 +446,16 @@ def _parse_typed_columns(df: pd.DataFrame, table: schema.Table,
             continue
         raw = df[col.name]
         if col.kind == "timestamp":
+            serial = _excel_serial_days(raw)
+            if serial.any():
+                report.add("error", "excel_serial_date", col.name,
+                           f"{int(serial.sum())} values look like Excel serial day numbers (days since "
+                           "1899-12-30, e.g. 45296.54 = 2024-01-04 12:57), not epoch seconds (they would "
+                           "all fall on 1970-01-01/02): format the column as a date and time in Excel "
+                           "before saving (yyyy-mm-dd hh:mm:ss), or convert: 1899-12-30 + days",
+                           mask=serial, values=raw, index=df.index)
+                out[col.name] = pd.Series(pd.NaT, index=raw.index, dtype=TIMESTAMP_DTYPE)
+                continue
             parsed, bad, far = _parse_timestamps(raw)
             if far.any():
                 report.add("error", "timestamp_out_of_range", col.name,

@@ -94,3 +94,15 @@ def test_float_ids_that_lost_precision_are_refused():
     ev = sio.read_events(frame)
     assert ev["member_id"].astype(str).tolist() == ["1", "2", "3"]
     assert str(ev["target_member_id"].iloc[1]) == "1"
+
+
+def test_excel_serial_dates_are_refused_with_the_fix(write_csv):
+    path = write_csv("ts,group_id,member_id,event_type\n45296.54,g1,u1,message\n45297.1,g1,u2,message\n")
+    with pytest.raises(EventValidationError,
+                       match=r"events\.csv: column 'ts': 2 values look like Excel serial day numbers .*"
+                             r"1899-12-30 \+ days; first rows: line 2: 45296\.54"):
+        sio.read_events(path)
+    # real epoch seconds and milliseconds still read
+    ok = write_csv("ts,group_id,member_id,event_type\n1704067200,g1,u1,message\n1704067260,g1,u2,message\n",
+                   name="epoch.csv")
+    assert sio.read_events(ok)["ts"].min() == pd.Timestamp("2024-01-01", tz="UTC")
