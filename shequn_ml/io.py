@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+import csv as _csv
 import os
 import tempfile
 import warnings
@@ -101,8 +102,51 @@ def _describe_source(source: PathOrFrame, table: str, name: str | None) -> Sourc
     if isinstance(source, pd.DataFrame):
         return Source(name or f"<{table} DataFrame>", "frame", table)
     path = Path(source)
-    kind = "parquet" if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"} else "csv"
+    suffix = path.suffix.lower()
+    kind = "parquet" if path.is_dir() or suffix in {".parquet", ".pq"} else \
+        "excel" if suffix in EXCEL_SUFFIXES else "csv"
     return Source(name or str(path), kind, table)
+
+
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+_BINARY_MAGIC = {b"PK\x03\x04": "a zip archive (an .xlsx saved under another name?)",
+                 b"\xd0\xcf\x11\xe0": "an old Excel .xls workbook", b"PAR1": "a Parquet file",
+                 b"%PDF": "a PDF"}
+
+
+def _csv_problem(path: Path) -> tuple[str | None, str | None]:
+    """Look at a CSV's first bytes: (error, encoding to read it with).
+
+    Returns an error for a binary file (it would otherwise be dumped into a message)
+    or a header naming a column twice; the encoding is "gb18030" for text that is
+    not UTF-8 but decodes as GB18030 (what Chinese Excel writes as "CSV").
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    for magic, what in _BINARY_MAGIC.items():
+        if head.startswith(magic):
+            return (f"is not a CSV file: it is {what}; give a .csv (UTF-8), .parquet or .xlsx file", None)
+    if b"\x00" in head:
+        return ("is not a CSV file: it holds binary data (NUL bytes); save it as 'CSV UTF-8'", None)
+    encoding = None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the 64 KiB boundary
+            try:
+                with open(path, "rb") as fh:
+                    fh.read().decode("gb18030")
+                encoding = "gb18030"
+            except UnicodeDecodeError:
+                return ("is not UTF-8 text (nor GB18030): save it as 'CSV UTF-8'", None)
+    first = head.decode(encoding or "utf-8", errors="replace").lstrip("\ufeff").splitlines()[:1]
+    if first:
+        names = [n.strip().strip('"') for n in next(_csv.reader(first))]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            return (f"the header names column(s) {', '.join(map(repr, twice))} more than once; keep one "
+                    "of each", None)
+    return None, encoding
 
 
 def _load(source: PathOrFrame, src: Source, report: ValidationReport,
@@ -132,12 +176,32 @@ def _load(source: PathOrFrame, src: Source, report: ValidationReport,
             schema_names = set(pq.read_schema(path).names) if path.is_file() else None
             wanted = [c for c in few if schema_names is None or c in schema_names]
             return pq.read_table(path, read_dictionary=wanted).to_pandas(self_destruct=True)
+        if src.kind == "excel":
+            ids = {c.name: str for c in table.columns if c.kind in ("id", "str", "event_type")}
+            frame = pd.read_excel(path, dtype=ids)
+            twice = sorted({str(c).split(".")[0] for c in frame.columns if str(c).rsplit(".", 1)[-1].isdigit()
+                            and str(c).rsplit(".", 1)[0] in frame.columns})
+            if twice:
+                report.add("error", "duplicate_column", None,
+                           f"the header names column(s) {', '.join(map(repr, twice))} more than once")
+                return None
+            return frame
         if path.stat().st_size == 0:
             return pd.DataFrame()
+        problem, encoding = _csv_problem(path)
+        if problem:
+            report.add("error", "unreadable", None, problem)
+            return None
         # Ids are read as text so that "007" stays "007"; everything else is inferred.
         types = {c.name: pa.string() for c in table.columns if c.kind == "str"}
         types.update({name: pa.dictionary(pa.int32(), pa.string()) for name in coded})
         opts = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+        if encoding:
+            report.add("warning", "encoding", None,
+                       f"the file is not UTF-8; it was read as {encoding.upper()} (what Chinese Excel "
+                       "writes); save it as 'CSV UTF-8' to be sure every character is right")
+            return pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding=encoding),
+                                  convert_options=opts).to_pandas()
         return pacsv.read_csv(path, convert_options=opts).to_pandas()
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

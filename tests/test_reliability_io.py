@@ -106,3 +106,48 @@ def test_excel_serial_dates_are_refused_with_the_fix(write_csv):
     ok = write_csv("ts,group_id,member_id,event_type\n1704067200,g1,u1,message\n1704067260,g1,u2,message\n",
                    name="epoch.csv")
     assert sio.read_events(ok)["ts"].min() == pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def test_a_header_naming_a_column_twice_is_one_line(write_csv, capsys):
+    path = write_csv("ts,group_id,member_id,event_type,ts\n2024-01-01,g,a,message,2024-01-02\n")
+    with pytest.raises(EventValidationError,
+                       match=r"events\.csv: the header names column\(s\) 'ts' more than once"):
+        sio.read_events(path)
+    assert main(["validate", str(path)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_gb18030_csv_is_read_with_a_shown_warning(tmp_path):
+    from shequn_ml.validation import DataWarning
+
+    path = tmp_path / "群聊.csv"
+    path.write_bytes("ts,group_id,member_id,event_type\n2024-01-01,群1,张三,message\n".encode("gb18030"))
+    with pytest.warns(DataWarning, match=r"群聊\.csv: the file is not UTF-8; it was read as GB18030"):
+        ev = sio.read_events(path)
+    assert str(ev["member_id"].iloc[0]) == "张三" and str(ev["group_id"].iloc[0]) == "群1"
+    bom = tmp_path / "bom.csv"
+    text = "ts,group_id,member_id,event_type\n2024-01-01,g,张三,message\n"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert str(sio.read_events(bom)["member_id"].iloc[0]) == "张三"
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"ts,group_id,member_id,event_type\n2024-01-01,g,\xff\xfe\xff\xfe\xff,message\n")
+    with pytest.raises(EventValidationError,
+                       match=r"junk\.csv: is not UTF-8 text \(nor GB18030\): save it as 'CSV UTF-8'"):
+        sio.read_events(junk)
+
+
+def test_xlsx_is_read_and_a_workbook_named_csv_is_refused_by_name(tmp_path, capsys):
+    frame = pd.DataFrame({"ts": ["2024-01-01T08:00:00+08:00", "2024-01-02T09:00:00+08:00"],
+                          "group_id": ["g1", "g1"], "member_id": ["007", "张三"],
+                          "event_type": ["message", "message"]})
+    book = tmp_path / "export.xlsx"
+    frame.to_excel(book, index=False)
+    ev = sio.read_events(book)
+    assert [str(m) for m in ev["member_id"]] == ["007", "张三"]  # ids stay text
+    assert ev["ts"].iloc[0] == pd.Timestamp("2024-01-01T00:00:00Z")
+    disguised = tmp_path / "export.csv"
+    disguised.write_bytes(book.read_bytes())
+    assert main(["validate", str(disguised)]) == 2
+    out = capsys.readouterr()
+    assert "export.csv: is not a CSV file: it is a zip archive" in out.out + out.err
+    assert "PK" not in out.out + out.err
