@@ -441,7 +441,9 @@ def _categorical_ids(*cols: pd.Series, factorized: Factorized | None = None) -> 
     known = factorized or {}
     factorized = [known[c.name] if c.name in known else pd.factorize(c, use_na_sentinel=True)
                   for c in cols]
-    texts = [_text_array(uniques) for _, uniques in factorized]
+    # surrounding whitespace is stripped: 'm1', 'm1 ' and ' m1' are one member (the
+    # readers warn about it, see _check_padded_ids)
+    texts = [_stripped(_text_array(uniques)) for _, uniques in factorized]
     every = np.concatenate(texts) if texts else np.zeros(0, dtype=object)
     every = every[pd.notna(every)]
     # sorted as Python sorts text (a million distinct ids: hashing and sorting, no Python loop)
@@ -572,6 +574,31 @@ def _check_null_ids(df: pd.DataFrame, table: schema.Table, report: ValidationRep
                            values=df[col.name], index=df.index)
 
 
+def _stripped(texts: np.ndarray) -> np.ndarray:
+    """Id texts without surrounding whitespace (None stays None)."""
+    if len(texts) == 0:
+        return texts
+    out = pd.Series(texts, dtype=object).str.strip().to_numpy(dtype=object, copy=True)
+    out[pd.isna(out)] = None
+    return out
+
+
+def _check_padded_ids(df: pd.DataFrame, table: schema.Table, report: ValidationReport,
+                      factorized: Factorized) -> None:
+    """Warn about ids with surrounding whitespace (they are read stripped)."""
+    for col in table.columns:
+        if col.kind != "id" or col.name not in factorized:
+            continue
+        codes, uniques = factorized[col.name]
+        texts = _text_array(uniques)
+        padded = np.append(pd.notna(texts) & (_stripped(texts) != texts), False)
+        rows = padded[np.asarray(codes)]
+        if rows.any():
+            report.add("warning", "padded_id", col.name,
+                       f"{int(rows.sum())} ids have spaces around them; they were stripped, so 'a ' "
+                       "and 'a' are the same id", mask=rows, values=df[col.name], index=df.index)
+
+
 def _check_float_ids(df: pd.DataFrame, table: schema.Table, report: ValidationReport) -> None:
     """Refuse ids stored as floats that are not whole or not exact (at or above 2**53).
 
@@ -660,6 +687,7 @@ def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResu
     _check_float_ids(df, schema.EVENTS, report)
     factorized = _factorize_ids(df, schema.EVENTS)
     _check_null_ids(df, schema.EVENTS, report, factorized)
+    _check_padded_ids(df, schema.EVENTS, report, factorized)
     event_type = _check_event_types(df["event_type"], report, df.index) \
         if "event_type" in df.columns else None
 
@@ -805,6 +833,7 @@ def _validate_side_table(source: PathOrFrame, table: schema.Table,
     _check_float_ids(df, table, report)
     factorized = _factorize_ids(df, table)
     _check_null_ids(df, table, report, factorized)
+    _check_padded_ids(df, table, report, factorized)
     for col in ("capacity", "level", "term_days"):
         if col in typed:
             bad = _not_whole(typed[col])

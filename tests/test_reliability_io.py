@@ -151,3 +151,25 @@ def test_xlsx_is_read_and_a_workbook_named_csv_is_refused_by_name(tmp_path, caps
     out = capsys.readouterr()
     assert "export.csv: is not a CSV file: it is a zip archive" in out.out + out.err
     assert "PK" not in out.out + out.err
+
+
+def test_ids_with_surrounding_spaces_are_one_member_with_a_warning(write_csv):
+    from shequn_ml.validation import DataWarning
+
+    path = write_csv("ts,group_id,member_id,event_type,target_member_id\n"
+                     "2024-01-01,g1,m1,message,\n2024-01-02,g1,m1 ,message,\n"
+                     "2024-01-03,g1 , m1,reply,m2 \n2024-01-04,g1,m2,message,\n")
+    import re
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = sio.read_events(path)
+    said = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    assert any(re.search(r"column 'member_id': 2 ids have spaces around them; they were stripped.*"
+                         r"line 3: 'm1 '", m) for m in said), said
+    assert any("column 'group_id': 1 ids have spaces" in m for m in said)
+    assert any("column 'target_member_id': 1 ids have spaces" in m for m in said)
+    assert sorted(map(str, ev["member_id"].unique())) == ["m1", "m2"]
+    assert set(map(str, ev["group_id"])) == {"g1"}
+    assert str(ev["target_member_id"].iloc[2]) == "m2"
