@@ -69,7 +69,7 @@ Examples
 >>> from shequn_ml.io import read_events
 >>> ev = read_events(pd.DataFrame({
 ...     "ts": ["2024-01-01", "2024-01-01", "2024-01-01", "2024-01-11", "2024-01-12",
-...            "2024-01-12 01:00", "2024-01-13"],
+...            "2024-01-12T01:00Z", "2024-01-13"],
 ...     "group_id": "g",
 ...     "member_id": ["a", "b", "c", "b", "c", "d", "d"],
 ...     "event_type": ["join", "join", "join", "reply", "mention", "join", "message"],

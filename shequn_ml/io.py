@@ -302,7 +302,7 @@ def parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     >>> ts.dt.strftime("%Y-%m-%d").tolist()[:2], bad.tolist()
     (['2024-01-01', '2024-01-01'], [False, False, True])
     """
-    parsed, bad, far = _parse_timestamps(s)
+    parsed, bad, far, _ = _parse_timestamps(s)
     return parsed, bad | far
 
 
@@ -332,8 +332,36 @@ def _beyond_ns(values: pd.Series) -> np.ndarray:
     return (values.notna() & ((values < lo) | (values > hi))).to_numpy(dtype=bool)
 
 
-def _parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """:func:`parse_timestamps`, with out-of-range values apart (``far``), set to NaT.
+def check_tz(tz: str | None) -> str | None:
+    """``tz`` if it names an IANA time zone (or is None), else a ValueError saying so."""
+    if tz is None:
+        return None
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {tz!r}: use an IANA name such as 'Asia/Shanghai' or "
+                         "'UTC'") from None
+    return tz
+
+
+#: An ISO-8601 text whose time ends in a zone: Z or an offset such as +08:00 / +0800 / +08
+#: (after the time's digits, so a date's "-01" is not taken for an offset).
+_ZONED = r":\d\d(?::\d\d)?(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)\s*$"
+#: A time of day in the text (date-only values are dates: read as midnight, no warning).
+_TIMED = r"\d:\d\d"
+
+
+def _localize(naive: pd.Series, tz: str) -> pd.Series:
+    """Naive wall-clock datetimes in ``tz`` to UTC (NaT for times DST skips or repeats)."""
+    return naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+
+
+def _parse_timestamps(s: pd.Series, tz: str | None = None
+                      ) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`parse_timestamps`, with out-of-range values apart (``far``, set to NaT) and
+    the values that carried no zone (``naive``: read in ``tz``, UTC when None).
 
     A date such as 9999-12-31 (a common "never") parses at microsecond resolution;
     cast to nanoseconds it would wrap silently into the 1800s, so it is caught first.
@@ -344,16 +372,28 @@ def _parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         far = _beyond_ns(s)
         if far.any():
             s = s.mask(far)
-        utc = s.dt.tz_convert("UTC") if isinstance(s.dtype, pd.DatetimeTZDtype) else s.dt.tz_localize("UTC")
-        return utc.astype(TIMESTAMP_DTYPE), none, far
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            return s.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE), none, far, none
+        naive = present & ~far
+        utc = _localize(s, tz) if tz else s.dt.tz_localize("UTC")
+        bad = naive & utc.isna().to_numpy()
+        return utc.astype(TIMESTAMP_DTYPE), bad, far, naive
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         if pd.api.types.is_integer_dtype(s.dtype) and not s.hasnans:
             ns = _epoch_to_ns(s.to_numpy(dtype=np.int64))
         else:
             ns = _epoch_to_ns(s.to_numpy(dtype=float, na_value=np.nan))
-        return _ns_series(ns, s.index), present & (ns == _NAT), none
+        return _ns_series(ns, s.index), present & (ns == _NAT), none, none
     text = s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")
     parsed = pd.Series(pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce"), index=s.index)
+    zoneless = (parsed.notna() & ~text.str.contains(_ZONED, regex=True).fillna(False)).to_numpy(dtype=bool)
+    naive = zoneless & text.str.contains(_TIMED, regex=True).fillna(False).to_numpy(dtype=bool) \
+        if zoneless.any() else zoneless
+    if tz and zoneless.any():
+        naive = zoneless
+        wall = pd.to_datetime(text[zoneless], format="ISO8601", errors="coerce")
+        parsed = parsed.copy()
+        parsed[zoneless] = _localize(pd.Series(wall, index=text.index[zoneless]), tz)
     far = _beyond_ns(parsed)
     if far.any():
         parsed = parsed.mask(far)
@@ -365,7 +405,7 @@ def _parse_timestamps(s: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
         nums = pd.to_numeric(pd.Series(text.to_numpy(dtype=object)[failed]), errors="coerce")
         ns[failed] = _epoch_to_ns(nums.to_numpy(dtype=float, na_value=np.nan))
         failed = present & (ns == _NAT) & ~far
-    return _ns_series(ns, s.index), failed, far
+    return _ns_series(ns, s.index), failed, far, naive & ~far
 
 
 _NAT = np.iinfo(np.int64).min
@@ -504,7 +544,7 @@ def _check_columns(df: pd.DataFrame, table: schema.Table, report: ValidationRepo
 
 
 def _parse_typed_columns(df: pd.DataFrame, table: schema.Table,
-                         report: ValidationReport) -> dict[str, pd.Series]:
+                         report: ValidationReport, tz: str | None = None) -> dict[str, pd.Series]:
     """Parse timestamp, number and bool columns; record what does not parse."""
     out: dict[str, pd.Series] = {}
     for col in table.columns:
@@ -522,7 +562,13 @@ def _parse_typed_columns(df: pd.DataFrame, table: schema.Table,
                            mask=serial, values=raw, index=df.index)
                 out[col.name] = pd.Series(pd.NaT, index=raw.index, dtype=TIMESTAMP_DTYPE)
                 continue
-            parsed, bad, far = _parse_timestamps(raw)
+            parsed, bad, far, naive = _parse_timestamps(raw, tz)
+            if naive.any() and tz is None:
+                report.add("warning", "naive_timestamp", col.name,
+                           f"{int(naive.sum())} timestamps carry no time zone; they were read as UTC. If "
+                           "they are local time (WeChat and QQ exports are usually Asia/Shanghai), say so: "
+                           "tz='Asia/Shanghai' (--tz Asia/Shanghai)", mask=naive, values=raw,
+                           index=df.index)
             if far.any():
                 report.add("error", "timestamp_out_of_range", col.name,
                            f"{int(far.sum())} timestamps lie outside {pd.Timestamp.min:%Y-%m-%d} .. "
@@ -654,7 +700,7 @@ def _check_event_types(raw: pd.Series, report: ValidationReport,
 # --------------------------------------------------------------------------- events
 
 
-def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResult:
+def validate_events(source: PathOrFrame, *, name: str | None = None, tz: str | None = None) -> ReadResult:
     """Read and check an events table without raising.
 
     Parameters
@@ -664,6 +710,9 @@ def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResu
         :data:`shequn_ml.schema.EVENTS`.
     name : str, optional
         How to name the source in messages (defaults to the path).
+    tz : str, optional
+        IANA time zone of timestamps written without one (e.g. ``"Asia/Shanghai"``).
+        Without it they are read as UTC, with a warning.
 
     Returns
     -------
@@ -671,6 +720,7 @@ def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResu
         ``table`` is the normalised events (None when an error was found) and
         ``report`` lists every problem, errors and warnings alike.
     """
+    tz = check_tz(tz)
     src = _describe_source(source, "events", name)
     report = ValidationReport(src)
     df = _load(source, src, report, schema.EVENTS)
@@ -683,7 +733,7 @@ def validate_events(source: PathOrFrame, *, name: str | None = None) -> ReadResu
                    if len(df.columns) else "the file is empty: no header and no rows")
         return ReadResult(None, report)
     all_present = _check_columns(df, schema.EVENTS, report)
-    typed = _parse_typed_columns(df, schema.EVENTS, report)
+    typed = _parse_typed_columns(df, schema.EVENTS, report, tz)
     _check_float_ids(df, schema.EVENTS, report)
     factorized = _factorize_ids(df, schema.EVENTS)
     _check_null_ids(df, schema.EVENTS, report, factorized)
@@ -779,7 +829,7 @@ def _release(raw: pd.DataFrame | None, typed: dict[str, pd.Series], cols: tuple[
             del raw[col]
 
 
-def read_events(source: PathOrFrame, *, name: str | None = None) -> pd.DataFrame:
+def read_events(source: PathOrFrame, *, name: str | None = None, tz: str | None = None) -> pd.DataFrame:
     """Read, normalise and validate an events table.
 
     Parameters
@@ -788,6 +838,9 @@ def read_events(source: PathOrFrame, *, name: str | None = None) -> pd.DataFrame
         A CSV file, a Parquet file or folder of parts, or a DataFrame.
     name : str, optional
         How to name the source in messages.
+    tz : str, optional
+        IANA time zone of timestamps written without one (a Beijing-time export:
+        ``"Asia/Shanghai"``). Without it they are read as UTC, with a warning.
 
     Returns
     -------
@@ -807,7 +860,7 @@ def read_events(source: PathOrFrame, *, name: str | None = None) -> pd.DataFrame
         For rows kept but suspect (a reply without a target) and for repairs
         (duplicate ``event_id`` rows dropped).
     """
-    result = validate_events(source, name=name)
+    result = validate_events(source, name=name, tz=tz)
     result.report.raise_if_errors()
     result.report.emit_warnings()
     assert result.table is not None
@@ -818,7 +871,7 @@ def read_events(source: PathOrFrame, *, name: str | None = None) -> pd.DataFrame
 
 
 def _validate_side_table(source: PathOrFrame, table: schema.Table,
-                         name: str | None) -> ReadResult:
+                         name: str | None, tz: str | None = None) -> ReadResult:
     src = _describe_source(source, table.name, name)
     report = ValidationReport(src)
     df = _load(source, src, report, table)
@@ -829,7 +882,7 @@ def _validate_side_table(source: PathOrFrame, table: schema.Table,
         report.add("error", "empty", None, f"the {table.name} table is empty: no rows")
         return ReadResult(None, report)
     all_present = _check_columns(df, table, report)
-    typed = _parse_typed_columns(df, table, report)
+    typed = _parse_typed_columns(df, table, report, tz)
     _check_float_ids(df, table, report)
     factorized = _factorize_ids(df, table)
     _check_null_ids(df, table, report, factorized)
@@ -876,19 +929,19 @@ def _validate_side_table(source: PathOrFrame, table: schema.Table,
     return ReadResult(out, report)
 
 
-def validate_members(source: PathOrFrame, *, name: str | None = None) -> ReadResult:
+def validate_members(source: PathOrFrame, *, name: str | None = None, tz: str | None = None) -> ReadResult:
     """Read and check a members table without raising (see :func:`read_members`)."""
-    return _validate_side_table(source, schema.MEMBERS, name)
+    return _validate_side_table(source, schema.MEMBERS, name, check_tz(tz))
 
 
-def validate_groups(source: PathOrFrame, *, name: str | None = None) -> ReadResult:
+def validate_groups(source: PathOrFrame, *, name: str | None = None, tz: str | None = None) -> ReadResult:
     """Read and check a groups table without raising (see :func:`read_groups`)."""
-    return _validate_side_table(source, schema.GROUPS, name)
+    return _validate_side_table(source, schema.GROUPS, name, check_tz(tz))
 
 
 def _reader(validate: Callable[..., ReadResult]) -> Callable[..., pd.DataFrame]:
-    def read(source: PathOrFrame, *, name: str | None = None) -> pd.DataFrame:
-        result = validate(source, name=name)
+    def read(source: PathOrFrame, *, name: str | None = None, tz: str | None = None) -> pd.DataFrame:
+        result = validate(source, name=name, tz=tz)
         result.report.raise_if_errors()
         result.report.emit_warnings()
         assert result.table is not None
@@ -1007,6 +1060,7 @@ __all__ = [
     "COLUMN_ALIASES",
     "EventValidationError",
     "ReadResult",
+    "check_tz",
     "parse_timestamps",
     "read_events",
     "read_groups",

@@ -31,8 +31,11 @@ def test_datetime_columns_out_of_range_are_refused(tmp_path):
     frame.to_parquet(tmp_path / "events.parquet")
     with pytest.raises(EventValidationError, match=r"events\.parquet: column 'ts': 1 timestamps lie outside"):
         sio.read_events(tmp_path / "events.parquet")
-    # in range, the same column type still reads, exactly
-    ok = sio.read_events(frame.iloc[:1])
+    # in range, the same column type still reads, exactly (as UTC: it carries no zone)
+    from shequn_ml.validation import DataWarning
+
+    with pytest.warns(DataWarning, match=r"1 timestamps carry no time zone; they were read as UTC"):
+        ok = sio.read_events(frame.iloc[:1])
     assert ok["ts"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
 
 
@@ -173,3 +176,22 @@ def test_ids_with_surrounding_spaces_are_one_member_with_a_warning(write_csv):
     assert sorted(map(str, ev["member_id"].unique())) == ["m1", "m2"]
     assert set(map(str, ev["group_id"])) == {"g1"}
     assert str(ev["target_member_id"].iloc[2]) == "m2"
+
+
+def test_naive_timestamps_warn_and_tz_reads_them_as_local_time(write_csv):
+    from shequn_ml.validation import DataWarning
+
+    text = ("ts,group_id,member_id,event_type\n2024-03-01 07:30:00,g1,u1,message\n"
+            "2024-03-01T08:00:00+08:00,g1,u2,message\n2024-03-02,g1,u3,message\n")
+    path = write_csv(text)
+    with pytest.warns(DataWarning, match=r"column 'ts': 1 timestamps carry no time zone; they were read "
+                                         r"as UTC.*tz='Asia/Shanghai' \(--tz Asia/Shanghai\); first rows: "
+                                         r"line 2"):
+        utc = sio.read_events(path)
+    assert utc["ts"].iloc[0] == pd.Timestamp("2024-03-01T07:30:00Z")
+    local = sio.read_events(path, tz="Asia/Shanghai")  # no warning: the zone is given
+    expected = ["2024-02-29T23:30:00Z", "2024-03-01T00:00:00Z", "2024-03-01T16:00:00Z"]
+    assert local["ts"].tolist() == [pd.Timestamp(t) for t in expected]
+    with pytest.raises(ValueError, match=r"unknown time zone 'Beijing': use an IANA name such as "
+                                         r"'Asia/Shanghai'"):
+        sio.read_events(path, tz="Beijing")
