@@ -94,6 +94,7 @@ def run_batch_scoring(
     engine: Engine = "pandas",
     csv: bool = False,
     csv_bom: bool = False,
+    tz: str | None = None,
     tracking_uri: str | None = None,
     log_run: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -118,6 +119,8 @@ def run_batch_scoring(
         Also write CSV.
     csv_bom : bool, default False
         Start the CSV with a UTF-8 byte-order mark (for Excel).
+    tz : str, optional
+        Time zone of timestamps written without one (pandas engine only).
     tracking_uri : str, optional
         MLflow store (default ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
     log_run : bool, default True
@@ -157,9 +160,11 @@ def run_batch_scoring(
     notes: list[str] = []
     clock = time.perf_counter()
     say("read")
-    ev = _read_with_warnings(lambda: read_events(events), notes)
-    mt = _read_with_warnings(lambda: read_members(members), notes) if members else None
-    gt = _read_with_warnings(lambda: read_groups(groups), notes) if groups else None
+    if tz and engine == "spark":
+        raise ValueError("tz is not supported by the Spark engine yet")
+    ev = _read_with_warnings(lambda: read_events(events, tz=tz), notes)
+    mt = _read_with_warnings(lambda: read_members(members, tz=tz), notes) if members else None
+    gt = _read_with_warnings(lambda: read_groups(groups, tz=tz), notes) if groups else None
     for text in notes:
         warnings.warn(text, DataWarning, stacklevel=2)
     seconds["read"] = time.perf_counter() - clock

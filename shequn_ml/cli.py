@@ -111,11 +111,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from shequn_ml.summary import summarize_events
 
     started = time.perf_counter()
-    results = {"events": validate_events(args.path)}
+    tz = _tz(args)
+    results = {"events": validate_events(args.path, tz=tz)}
     if args.members:
-        results["members"] = validate_members(args.members)
+        results["members"] = validate_members(args.members, tz=tz)
     if args.groups:
-        results["groups"] = validate_groups(args.groups)
+        results["groups"] = validate_groups(args.groups, tz=tz)
     elapsed = time.perf_counter() - started
 
     usable = all(r.report.ok for r in results.values())
@@ -199,10 +200,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _read_inputs(args: argparse.Namespace):
     from shequn_ml.io import read_events, read_groups, read_members
 
-    events = read_events(args.events)
-    members = read_members(args.members) if args.members else None
-    groups = read_groups(args.groups) if args.groups else None
+    tz = _tz(args)
+    events = read_events(args.events, tz=tz)
+    members = read_members(args.members, tz=tz) if args.members else None
+    groups = read_groups(args.groups, tz=tz) if args.groups else None
     return events, members, groups
+
+
+def _tz(args: argparse.Namespace) -> str | None:
+    """The --tz value, checked (an unknown zone is a usage error)."""
+    from shequn_ml.io import check_tz
+
+    try:
+        return check_tz(getattr(args, "tz", None))
+    except ValueError as exc:
+        raise UsageError(f"--tz: {exc}") from None
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
@@ -356,6 +368,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
                                ("kol", args.kol_model)) if n}
     if args.groups_per_call < 1:
         raise UsageError(f"--groups-per-call must be 1 or more, got {args.groups_per_call}")
+    tz = _tz(args)
+    if tz and args.engine == "spark":
+        raise UsageError("--tz is not supported by the Spark engine yet: give timestamps with their zone "
+                         "(ISO 8601 with an offset), or use --engine pandas")
     _date(args.cutoff, "--cutoff")
     started = time.perf_counter()
     bar = None
@@ -374,7 +390,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         done = run_batch_scoring(args.events, args.cutoff, args.out, members=args.members,
                                  groups=args.groups, alias=args.model_alias, model_names=names,
                                  engine=args.engine, csv=args.csv or args.csv_bom,
-                                 csv_bom=args.csv_bom, tracking_uri=args.tracking_uri,
+                                 csv_bom=args.csv_bom, tz=tz, tracking_uri=args.tracking_uri,
                                  log_run=not args.no_log, progress=stage,
                                  groups_per_call=args.groups_per_call)
     finally:
@@ -408,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="events file: .csv, .parquet, or a folder of Parquet parts")
     p.add_argument("--members", help="members table (CSV or Parquet)")
     p.add_argument("--groups", help="groups table (CSV or Parquet)")
+    p.add_argument("--tz", help="time zone of timestamps written without one, e.g. Asia/Shanghai "
+                   "(default: read them as UTC, with a warning)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("features", help="build point-in-time features at cutoffs",
@@ -421,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", help="last rolling cutoff")
     p.add_argument("--every", type=int, default=7, help="days between rolling cutoffs (default 7)")
     p.add_argument("--spec", help="feature spec YAML (default: the built-in default spec)")
+    p.add_argument("--tz", help="time zone of timestamps written without one, e.g. Asia/Shanghai "
+                   "(default: read them as UTC, with a warning)")
     p.add_argument("--out", required=True, help="output file: .parquet or .csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_features)
@@ -492,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutoff", required=True, help="scoring date: features read events before it")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--csv", action="store_true", help="also write the table as CSV beside --out")
+    p.add_argument("--tz", help="time zone of timestamps written without one, e.g. Asia/Shanghai "
+                   "(default: read them as UTC, with a warning)")
     p.add_argument("--csv-bom", action="store_true", help="write the CSV with a UTF-8 byte-order mark, "
                    "so Excel shows Chinese text correctly (implies --csv)")
     p.add_argument("--model-alias", default="champion", help="registry alias (default champion)")

@@ -316,3 +316,24 @@ def test_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out == f"shequn-ml {__version__}\n"
+
+
+def test_tz_reads_a_beijing_export_as_local_time(tmp_path, capsys):
+    import pandas as pd
+
+    path = tmp_path / "export.csv"
+    path.write_text("ts,group_id,member_id,event_type\n2024-02-20 09:00:00,g1,u1,join\n"
+                    "2024-02-20 09:05:00,g1,u2,join\n2024-02-25 10:00:00,g1,u2,message\n"
+                    "2024-03-01 07:30:00,g1,u1,message\n", encoding="utf-8")
+    out_utc, out_local = tmp_path / "utc.parquet", tmp_path / "local.parquet"
+    args = ["features", "--events", str(path), "--cutoff", "2024-03-01", "--quiet"]
+    assert main([*args, "--out", str(out_utc)]) == 0
+    err = capsys.readouterr().err
+    assert "shequn-ml features: warning:" in err and "4 timestamps carry no time zone" in err
+    assert main([*args, "--out", str(out_local), "--tz", "Asia/Shanghai"]) == 0
+    assert "carry no time zone" not in capsys.readouterr().err
+    utc, local = (pd.read_parquet(p).set_index("member_id") for p in (out_utc, out_local))
+    # 07:30 in Beijing is 23:30 UTC the evening before: inside the history only with --tz
+    assert utc.loc["u1", "speak_count_7d"] == 0 and local.loc["u1", "speak_count_7d"] == 1
+    fails(["validate", str(path), "--tz", "Beijing"], capsys,
+          r"^shequn-ml validate: --tz: unknown time zone 'Beijing': use an IANA name")
