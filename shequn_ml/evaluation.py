@@ -48,6 +48,8 @@ class TaskEvaluation:
     validation_metrics: dict[str, float] = field(default_factory=dict)
     #: the test fold: keys, label and features (for plots and explanations)
     test_frame: pd.DataFrame | None = None
+    #: the validation fold: keys, label and features (a champion is re-scored on it)
+    validation_frame: pd.DataFrame | None = None
     #: test-fold probabilities by model name, aligned with ``test_frame``
     test_scores: dict[str, object] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)
@@ -146,6 +148,7 @@ def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, task: str, split
     return TaskEvaluation(task, table, split, rows, label_rate, coverage, models=fitted,
                           validation_metrics=validation,
                           test_frame=test[KEY + [task] + cols].reset_index(drop=True),
+                          validation_frame=val[KEY + [task] + cols].reset_index(drop=True),
                           test_scores=scores, feature_names=cols)
 
 

@@ -32,6 +32,7 @@ import pickle
 import secrets
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,7 +233,8 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
     version = str(info.registered_model_version)
     champion, became = _maybe_promote(model_spec.name, version, SELECTION_METRIC,
                                       r.validation_metrics[SELECTION_METRIC], experiment=spec.name,
-                                      digest=digest, feature_spec=_spec_digest(result.feature_spec))
+                                      digest=digest, feature_spec=_spec_digest(result.feature_spec),
+                                      rescore=lambda v: rescore_version(model_spec.name, v, r))
     mlflow.set_tags({"shequn.task": task, "shequn.model_version": version,
                      "shequn.experiment": spec.name, "shequn.events_digest": digest,
                      "shequn.champion_version": champion,
@@ -335,7 +337,8 @@ def _log_model(bundle: ModelBundle, X: pd.DataFrame, tmp: Path) -> object:
 
 
 def _maybe_promote(name: str, version: str, metric: str, score: float, *, experiment: str,
-                   digest: str, feature_spec: str) -> tuple[str, bool]:
+                   digest: str, feature_spec: str,
+                   rescore: Callable[[str], float] | None = None) -> tuple[str, bool]:
     """Move ``champion`` to ``version`` only on evidence from the same community and features.
 
     The version is tagged with its experiment (the community it was trained for),
@@ -345,6 +348,11 @@ def _maybe_promote(name: str, version: str, metric: str, score: float, *, experi
     the same experiment and feature spec and the candidate's score is strictly
     higher: a tie keeps the champion (reruns stay byte-identical), and a model
     trained on another community or with other features never takes the alias.
+    When the champion was trained on other events of the same community (a nightly
+    retrain on a grown history), its stored score was measured on other rows:
+    ``rescore(champion_version)`` then gives the champion's ``metric`` on the
+    candidate's own validation rows, and the two are compared there. Without
+    ``rescore`` such a champion is kept.
     Why the alias moved or stayed is logged as the run's ``shequn.promotion`` tag.
     """
     client = MlflowClient()
@@ -365,6 +373,16 @@ def _maybe_promote(name: str, version: str, metric: str, score: float, *, experi
             reason = (f"kept version {current.version}: it was trained for experiment {theirs[0]!r} "
                       f"with feature spec {theirs[1]}, this run for {experiment!r} with {feature_spec}; "
                       "scores on different data are not compared (name the model per community)")
+        elif current.tags.get("shequn.events_digest") != digest:
+            if rescore is None:
+                reason = (f"kept version {current.version}: it was trained on other events "
+                          f"({current.tags.get('shequn.events_digest')}) and cannot be re-scored here")
+            else:
+                theirs_here = float(f"{rescore(str(current.version)):.10f}")
+                reason = (f"validation {metric} {rounded:.10f} > {theirs_here:.10f} of version "
+                          f"{current.version} re-scored on the same rows") if rounded > theirs_here else (
+                          f"kept version {current.version}: re-scored on this run's validation rows its "
+                          f"{metric} {theirs_here:.10f} >= {rounded:.10f}")
         elif not rounded > best:
             reason = f"kept version {current.version}: its validation {metric} {best:.10f} >= {rounded:.10f}"
         else:
@@ -375,6 +393,23 @@ def _maybe_promote(name: str, version: str, metric: str, score: float, *, experi
     _tag_run("shequn.promotion", reason)
     client.set_registered_model_alias(name, CHAMPION, version)
     return version, True
+
+
+def rescore_version(name: str, version: str, evaluation: TaskEvaluation) -> float:
+    """ROC-AUC of a registered silence/churn version on ``evaluation``'s validation rows.
+
+    How a champion trained on other events is compared with a candidate: on the
+    candidate's validation fold, the same rows its own score was measured on.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    bundle = model.unwrap_python_model().bundle
+    frame = evaluation.validation_frame
+    p = bundle.estimator.predict_proba(frame[bundle.feature_names].astype(float))[:, 1]
+    return float(roc_auc_score(frame[evaluation.task].to_numpy(), p))
 
 
 def _tag_run(key: str, value: str) -> None:

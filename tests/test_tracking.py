@@ -149,8 +149,29 @@ def test_champion_moves_only_to_a_better_version_of_the_same_community(logged):
     assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.1, **other) == ("1", False)
     respec = {**same, "feature_spec": "0" * 16}
     assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.1, **respec) == ("1", False)
+    # a champion trained on other events of the same experiment is compared on the candidate's rows
+    grown = {**same, "digest": "another-events-digest"}
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.1, **grown) == ("1", False)
+    asked = []
+
+    def champion_here(version: str) -> float:
+        asked.append(version)
+        return current + 0.05  # the champion does better on the candidate's validation rows
+
+    assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.01, **grown,
+                          rescore=champion_here) == ("1", False)
+    assert asked == ["1"]
     assert _maybe_promote(name, str(v2.version), "roc_auc", current + 0.01, **same) == (str(v2.version), True)
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == str(v2.version)
+
+
+def test_a_registered_version_rescored_on_its_own_validation_rows_gives_its_score(logged):
+    from shequn_ml.tracking import rescore_version
+
+    result, info, _, _ = logged
+    evaluation = result.tasks["silence"]
+    got = rescore_version(info["silence"].model_name, info["silence"].model_version, evaluation)
+    assert abs(got - evaluation.validation_metrics["roc_auc"]) < 1e-12
 
 
 def test_only_tracking_imports_mlflow_and_the_core_runs_without_it():
