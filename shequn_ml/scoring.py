@@ -350,10 +350,14 @@ def predict(prepared: Prepared, bundles: Mapping[str, ModelBundle], *, lang: Lan
 
 def assemble(cutoff: pd.Timestamp, roster_table: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
              bundles: Mapping[str, ModelBundle],
-             in_silence_population: pd.DataFrame | None = None) -> pd.DataFrame:
+             in_silence_population: pd.DataFrame | None = None,
+             facts: pd.DataFrame | None = None) -> pd.DataFrame:
     """The output table: one row per roster member, scores, ranks, reasons, notes, versions.
 
     Per group (ranks are within a group), so a scale-out engine can run it per group.
+    ``facts`` (keys with ``renewals`` and ``is_paid`` features) adds the note that a
+    member who renewed is not marked paid in the members table, so their churn risk
+    was scored without the membership's expiry.
     """
     from shequn_ml.ranking import dense_rank, rank_within
 
@@ -407,6 +411,14 @@ def assemble(cutoff: pd.Timestamp, roster_table: pd.DataFrame, predictions: Mapp
         in_quiet = out["group_id"].isin(quiet).to_numpy() & (out["status"].to_numpy() == "scored")
         notes[in_quiet] = (f"silence_risk not scored: nobody in this group spoke in the "
                            f"{lab.active_window_days:g} days before the cutoff (the whole group is silent)")
+    if facts is not None and len(facts) and {"renewals", "is_paid"} <= set(facts.columns):
+        unpaid = facts.loc[(facts["renewals"].to_numpy(dtype=float) > 0)
+                           & (facts["is_paid"].to_numpy(dtype=float) == 0), KEY].astype(str)
+        rows = rows_of(unpaid)
+        rows = rows[rows >= 0]
+        text = ("churn_risk scored without the membership's expiry: the member renewed, but the "
+                "members table does not mark them paid (add them with paid=true)")
+        notes[rows] = np.array([f"{n}; {text}" if n else text for n in notes[rows]], dtype=object)
     rank = np.full(len(out), np.nan)
     has = np.isfinite(out["kol_score"].to_numpy(dtype=float))
     if has.any():
@@ -465,7 +477,9 @@ def score_members(
     clock = time.perf_counter()
     if progress is not None:
         progress("assemble")
-    out = assemble(prepared.cutoff, prepared.roster, predictions, bundles, prepared.in_silence_population)
+    facts = next((f for f in prepared.features.values() if {"renewals", "is_paid"} <= set(f.columns)), None)
+    out = assemble(prepared.cutoff, prepared.roster, predictions, bundles, prepared.in_silence_population,
+                   facts=facts)
     seconds["assemble"] = time.perf_counter() - clock
     return finish(out, bundles, seconds, rows_in=len(prepared.roster))
 

@@ -184,7 +184,9 @@ def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle]
         pop = pd.DataFrame({"group_id": pdf.loc[scored, "group_id"].astype(str),
                             "member_id": pdf.loc[scored, "member_id"].astype(str),
                             "in_population": pdf.loc[scored, "in_population"].to_numpy(dtype=bool)})
-        out = assemble(cutoff, roster, preds, bundles, pop if "silence" in bundles else None)
+        facts = pdf.loc[scored, KEY + ["renewals", "is_paid"]] \
+            if {"renewals", "is_paid"} <= set(pdf.columns) else None
+        out = assemble(cutoff, roster, preds, bundles, pop if "silence" in bundles else None, facts=facts)
         out["cutoff"] = out["cutoff"].dt.tz_convert(None)
         return _for_arrow(out)
 

@@ -351,3 +351,29 @@ def test_a_model_whose_files_were_deleted_says_so(tmp_path):
                        match=r"cannot load models:/shequn-silence@champion .*: the files of version 1 are "
                              r"missing from the artifact store \(.*deleted-artifacts/model\)"):
         load_bundle("shequn-silence", tracking_uri=uri)
+
+
+def test_a_renewing_member_missing_from_the_members_table_is_noted(two_sets, tmp_path):
+    uri, _ = two_sets
+    events = pd.read_parquet(SAMPLE / "events.parquet", columns=["ts", "group_id", "member_id", "event_type"])
+    renewed = events[(events["event_type"] == "renew") & (events["ts"] < pd.Timestamp(NEW_CUTOFF, tz="UTC"))]
+    members = pd.read_parquet(SAMPLE / "members.parquet")
+    before = events[events["ts"] < pd.Timestamp(NEW_CUTOFF, tz="UTC")]
+    gone = before.loc[before["event_type"].isin(["leave", "removed"]), ["group_id", "member_id"]]
+    candidates = renewed[["group_id", "member_id"]].drop_duplicates().merge(
+        gone.drop_duplicates(), how="left", indicator=True)
+    key = candidates.loc[candidates["_merge"] == "left_only"].iloc[0]
+    drop = (members["group_id"] == key["group_id"]) & (members["member_id"] == key["member_id"])
+    assert drop.sum() == 1
+    table_path = tmp_path / "members.parquet"
+    members.loc[~drop].to_parquet(table_path)
+    out = tmp_path / "scores.parquet"
+    args = _args(uri, out, NEW_CUTOFF, "--no-log")
+    args[args.index("--members") + 1] = str(table_path)
+    assert main(args) == 0
+    table = pd.read_parquet(out).set_index(["group_id", "member_id"])
+    row = table.loc[(key["group_id"], key["member_id"])]
+    assert row["status"] == "scored" and pd.notna(row["churn_risk"])
+    assert "the member renewed, but the members table does not mark them paid" in row["note"]
+    others = table.drop(index=(key["group_id"], key["member_id"]))
+    assert not others["note"].str.contains("does not mark them paid").any()
