@@ -36,13 +36,14 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 FAULT_ENV = "SHEQUN_ML_FAULT_AT"
@@ -62,6 +63,47 @@ def fault_point(name: str) -> None:
     """
     if os.environ.get(FAULT_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+SCRATCH_PREFIX = "shequn-ml-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_scratch(root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove scratch folders (:func:`scratch_dir`) whose process no longer runs.
+
+    A run killed with SIGKILL cannot clean up after itself; its folder (model
+    bundles, test-fold scores) is removed by the next run instead.
+    """
+    root = Path(root or tempfile.gettempdir())
+    removed = []
+    for folder in root.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def scratch_dir(root: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    """A temporary folder named after this process, removed on exit (and by the next
+    run if this one is killed: :func:`remove_stale_scratch`)."""
+    remove_stale_scratch(root)
+    folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -290,4 +332,4 @@ def check_output_set(manifest: str | os.PathLike[str]) -> dict:
 
 
 __all__ = ["FAULT_ENV", "OutputPathError", "check_output_set", "check_outputs", "fault_point",
-           "file_sha256", "recover_output_set", "write_output_set"]
+           "file_sha256", "recover_output_set", "remove_stale_scratch", "scratch_dir", "write_output_set"]

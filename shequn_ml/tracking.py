@@ -30,7 +30,6 @@ import json
 import os
 import pickle
 import secrets
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from shequn_ml import plots
 from shequn_ml.evaluation import TaskEvaluation
 from shequn_ml.experiment import ExperimentResult
 from shequn_ml.explain import family_importance, feature_importance, reason_codes, shap_values
+from shequn_ml.outputs import scratch_dir
 from shequn_ml.scoring import ModelBundle, ModelUnavailableError
 
 CHAMPION = "champion"
@@ -197,7 +197,7 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
                                           name=f"{spec.name}-{task}-features", digest=digest)
     mlflow.log_input(dataset, context="training")
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         tmp = Path(tmp)
         rows = X.sample(min(shap_rows, len(X)), random_state=0) if len(X) > shap_rows else X
         explanation = shap_values(model, rows)
@@ -286,7 +286,7 @@ def _log_kol(result: ExperimentResult, digest: str, salt: str, shap_rows: int) -
         dataset = mlflow.data.from_pandas(X.head(1000), source=str(Path(spec.data.events).resolve()),
                                           name=f"{spec.name}-kol-features", digest=digest)
     mlflow.log_input(dataset, context="training")
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir() as tmp:
         tmp = Path(tmp)
         rows = X.sample(min(shap_rows, len(X)), random_state=0) if len(X) > shap_rows else X
         explanation = shap_values(model, rows)

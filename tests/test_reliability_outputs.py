@@ -377,3 +377,18 @@ def test_a_renewing_member_missing_from_the_members_table_is_noted(two_sets, tmp
     assert "the member renewed, but the members table does not mark them paid" in row["note"]
     others = table.drop(index=(key["group_id"], key["member_id"]))
     assert not others["note"].str.contains("does not mark them paid").any()
+
+
+def test_scratch_folders_of_killed_runs_are_removed_by_the_next(tmp_path):
+    from shequn_ml.outputs import scratch_dir
+
+    script = ("import os, signal, sys\nfrom shequn_ml.outputs import scratch_dir\n"
+              f"with scratch_dir({str(tmp_path)!r}) as d:\n"
+              "    (d / 'bundle.pkl').write_bytes(b'model')\n    os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -9
+    left = list(tmp_path.iterdir())
+    assert len(left) == 1 and (left[0] / "bundle.pkl").exists()
+    with scratch_dir(tmp_path) as mine:
+        assert list(tmp_path.iterdir()) == [mine]  # the killed run's folder is gone
+    assert list(tmp_path.iterdir()) == []
