@@ -462,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--members", help="members table")
     p.add_argument("--groups", help="groups table")
     p.add_argument("--truth", help="simulator folder with ground truth (default: --data if it has it)")
+    p.add_argument("--tz", help="time zone of timestamps written without one, e.g. Asia/Shanghai "
+                   "(default: read them as UTC, with a warning)")
     p.add_argument("--horizon", type=int, default=14, help="label window in days (default 14)")
     p.add_argument("--from", dest="start", help="first cutoff (default: first day + warm-up)")
     p.add_argument("--to", dest="end", help="last cutoff (default: last day - horizon)")
@@ -487,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--members", help="members table")
     p.add_argument("--groups", help="groups table")
     p.add_argument("--truth", help="simulator folder with ground truth (default: --data if it has it)")
+    p.add_argument("--tz", help="time zone of timestamps written without one, e.g. Asia/Shanghai "
+                   "(default: read them as UTC, with a warning)")
     p.add_argument("--spec", default="models/kol.yaml", help="KOL model spec (default models/kol.yaml)")
     p.add_argument("--from", dest="start", help="first cutoff (default: first day + warm-up)")
     p.add_argument("--to", dest="end", help="last cutoff (default: last day - horizon)")

@@ -18,13 +18,12 @@ Examples
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from shequn_ml.evaluation import TaskEvaluation, evaluate_risk
 from shequn_ml.features import FeatureSpec, load_feature_spec, rolling_cutoffs
@@ -46,6 +45,15 @@ class DataSpec(BaseModel):
     members: str | None = None
     groups: str | None = None
     truth: str | None = Field(None, description="simulator output folder with ground truth")
+    tz: str | None = Field(None, description="IANA time zone of timestamps written without one "
+                           "(e.g. Asia/Shanghai); default: read them as UTC, with a warning")
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, tz: str | None) -> str | None:
+        from shequn_ml.io import check_tz
+
+        return check_tz(tz)
 
 
 class CutoffSpec(BaseModel):
@@ -148,11 +156,10 @@ def run_experiment(spec: ExperimentSpec, *, progress: bool = False) -> Experimen
     """Train and evaluate every task of the experiment (no tracking)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # data warnings are reported by `shequn-ml validate`
-        events = read_events(spec.data.events)
-    members = read_members(spec.data.members) if spec.data.members else None
-    groups = read_groups(spec.data.groups) if spec.data.groups else None
+    tz = spec.data.tz  # data warnings are shown (DataWarning), never suppressed
+    events = read_events(spec.data.events, tz=tz)
+    members = read_members(spec.data.members, tz=tz) if spec.data.members else None
+    groups = read_groups(spec.data.groups, tz=tz) if spec.data.groups else None
     timings["read_s"] = time.perf_counter() - t0
     feature_spec = load_feature_spec(spec.features)
     model_specs = {task: load_model_spec(p) for task, p in spec.models.items() if task != "kol"}

@@ -337,3 +337,19 @@ def test_tz_reads_a_beijing_export_as_local_time(tmp_path, capsys):
     assert utc.loc["u1", "speak_count_7d"] == 0 and local.loc["u1", "speak_count_7d"] == 1
     fails(["validate", str(path), "--tz", "Beijing"], capsys,
           r"^shequn-ml validate: --tz: unknown time zone 'Beijing': use an IANA name")
+
+
+def test_the_experiment_spec_takes_a_checked_time_zone(tmp_path, capsys):
+    import yaml
+
+    from shequn_ml.experiment import DataSpec
+
+    assert DataSpec(events="e.parquet", tz="Asia/Shanghai").tz == "Asia/Shanghai"
+    spec = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())
+    spec["data"] = {k: str(REPO / v) for k, v in spec["data"].items()} | {"tz": "Beijing"}
+    spec["features"] = str(REPO / spec["features"])
+    spec["models"] = {k: str(REPO / v) for k, v in spec["models"].items()}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    fails(["train", str(path), "--quiet", "--no-tracking"], capsys,
+          r"^shequn-ml train: .*unknown time zone 'Beijing'")
