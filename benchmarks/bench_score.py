@@ -75,11 +75,12 @@ def models_used(uri: str) -> dict[str, dict[str, int]]:
 
     warnings.simplefilter("ignore")
     from shequn_ml.scoring import TASKS
-    from shequn_ml.tracking import load_bundle
+    from shequn_ml.tracking import load_bundle, resolve_model_names
 
+    names = resolve_model_names(tracking_uri=uri) or {t: f"shequn-{t}" for t in TASKS}
     out = {}
     for task in TASKS:
-        est = load_bundle(f"shequn-{task}", tracking_uri=uri).estimator
+        est = load_bundle(names[task], tracking_uri=uri).estimator
         leaves = getattr(est, "num_leaves_", None) or est.get_params()["num_leaves"]
         out[task] = {"trees": int(est.best_iteration_), "leaves": int(leaves)}
     return out

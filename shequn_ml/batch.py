@@ -91,6 +91,7 @@ def run_batch_scoring(
     groups: str | None = None,
     alias: str = "champion",
     model_names: dict[str, str] | None = None,
+    community: str | None = None,
     engine: Engine = "pandas",
     csv: bool = False,
     csv_bom: bool = False,
@@ -113,7 +114,12 @@ def run_batch_scoring(
     alias : str, default "champion"
         Registry alias of the models to use.
     model_names : dict, optional
-        task -> registered model name (default :data:`DEFAULT_MODEL_NAMES`).
+        task -> registered model name, overriding the community's.
+    community : str, optional
+        Whose models to load (``train`` registers them per community, see
+        :func:`shequn_ml.tracking.resolve_model_names`); default: the one community
+        whose models the store holds. A store with none tagged falls back to
+        :data:`DEFAULT_MODEL_NAMES`.
     engine : {"pandas", "spark"}, default "pandas"
     csv : bool, default False
         Also write CSV.
@@ -137,7 +143,7 @@ def run_batch_scoring(
     """
     from shequn_ml.io import read_events, read_groups, read_members
     from shequn_ml.outputs import OutputPathError, check_outputs, fault_point, recover_output_set
-    from shequn_ml.tracking import check_store, load_bundle, log_scoring_run
+    from shequn_ml.tracking import check_store, load_bundle, log_scoring_run, resolve_model_names
     from shequn_ml.validation import DataWarning
 
     if engine not in ("pandas", "spark"):
@@ -155,7 +161,7 @@ def run_batch_scoring(
         if progress is not None:
             progress(stage)
 
-    names = {**DEFAULT_MODEL_NAMES, **(model_names or {})}
+    given = model_names or {}
     seconds: dict[str, float] = {}
     notes: list[str] = []
     clock = time.perf_counter()
@@ -171,6 +177,9 @@ def run_batch_scoring(
     clock = time.perf_counter()
     say("load models")
     check_store(tracking_uri, create=False)
+    found = None if all(t in given for t in TASKS) else \
+        resolve_model_names(community, tracking_uri=tracking_uri)
+    names = {**(found or DEFAULT_MODEL_NAMES), **given}
     bundles = {task: load_bundle(names[task], tracking_uri=tracking_uri, alias=alias) for task in TASKS}
     seconds["load_models"] = time.perf_counter() - clock
     clock = time.perf_counter()

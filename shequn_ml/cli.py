@@ -389,6 +389,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     try:
         done = run_batch_scoring(args.events, args.cutoff, args.out, members=args.members,
                                  groups=args.groups, alias=args.model_alias, model_names=names,
+                                 community=args.community,
                                  engine=args.engine, csv=args.csv or args.csv_bom,
                                  csv_bom=args.csv_bom, tz=tz, tracking_uri=args.tracking_uri,
                                  log_run=not args.no_log, progress=stage,
@@ -528,9 +529,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "call per group)")
     p.add_argument("--tracking-uri", help="MLflow store (default $MLFLOW_TRACKING_URI, else "
                    "sqlite:///mlflow.db)")
-    p.add_argument("--silence-model", help="registered silence model (default shequn-silence)")
-    p.add_argument("--churn-model", help="registered churn model (default shequn-churn)")
-    p.add_argument("--kol-model", help="registered KOL model (default shequn-kol)")
+    p.add_argument("--community", help="whose models to use: `train` registers them per community "
+                   "(the experiment spec's mlflow.community, else its name); default: the only "
+                   "community in the store")
+    p.add_argument("--silence-model", help="registered silence model (overrides the community's)")
+    p.add_argument("--churn-model", help="registered churn model (overrides the community's)")
+    p.add_argument("--kol-model", help="registered KOL model (overrides the community's)")
     p.add_argument("--no-log", action="store_true", help="do not log the scoring run to MLflow")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_score)

@@ -84,6 +84,11 @@ class MlflowSpec(BaseModel):
     experiment: str = "shequn-ml"
     tracking_uri: str | None = Field(
         None, description="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
+    community: str | None = Field(
+        None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="the community the models are for (default: the experiment spec's name); the "
+        "registered models are named <model spec name>-<community>, so two communities in one "
+        "store never share a champion")
 
 
 class ExperimentSpec(BaseModel):
@@ -99,6 +104,11 @@ class ExperimentSpec(BaseModel):
     split: SplitSpec = Field(default_factory=SplitSpec)
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     seed: int = 0
+
+    @property
+    def community(self) -> str:
+        """Whose models these are: ``mlflow.community``, else the spec's ``name``."""
+        return self.mlflow.community or self.name
 
     def spec_files(self) -> dict[str, Path]:
         """Every YAML file this experiment reads, for logging them verbatim."""

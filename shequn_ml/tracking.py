@@ -228,18 +228,20 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
         for f in ("shap_mean_abs.csv", "shap_family.csv", "test_scores.csv", "comparison.csv"):
             mlflow.log_artifact(str(tmp / f), artifact_path="tables")
 
-        bundle = ModelBundle(task, model, result.feature_spec, model_spec.label, model_spec.name)
+        name = registered_name(model_spec.name, spec.community)
+        bundle = ModelBundle(task, model, result.feature_spec, model_spec.label, name)
         info = _log_model(bundle, X, tmp)
     version = str(info.registered_model_version)
-    champion, became = _maybe_promote(model_spec.name, version, SELECTION_METRIC,
+    _tag_registered(name, task, spec.community)
+    champion, became = _maybe_promote(name, version, SELECTION_METRIC,
                                       r.validation_metrics[SELECTION_METRIC], experiment=spec.name,
                                       digest=digest, feature_spec=_spec_digest(result.feature_spec),
-                                      rescore=lambda v: rescore_version(model_spec.name, v, r))
+                                      rescore=lambda v: rescore_version(name, v, r))
     mlflow.set_tags({"shequn.task": task, "shequn.model_version": version,
                      "shequn.experiment": spec.name, "shequn.events_digest": digest,
                      "shequn.champion_version": champion,
                      "shequn.became_champion": str(became).lower()})
-    return LoggedTask(task, mlflow.active_run().info.run_id, model_spec.name, version, champion,
+    return LoggedTask(task, mlflow.active_run().info.run_id, name, version, champion,
                       became)
 
 
@@ -305,18 +307,20 @@ def _log_kol(result: ExperimentResult, digest: str, salt: str, shap_rows: int) -
             mlflow.log_artifact(str(tmp / f), artifact_path="plots")
         for f in ("shap_mean_abs.csv", "shap_family.csv", "test_candidates.csv", "comparison.csv"):
             mlflow.log_artifact(str(tmp / f), artifact_path="tables")
-        bundle = ModelBundle("kol", model, result.feature_spec, lab, kol_spec.name)
+        name = registered_name(kol_spec.name, spec.community)
+        bundle = ModelBundle("kol", model, result.feature_spec, lab, name)
         info = _log_model(bundle, X, tmp)
     version = str(info.registered_model_version)
     metric = _metric_name(f"ndcg@{model.eval_at}")
-    champion, became = _maybe_promote(kol_spec.name, version, metric, validation[metric],
+    _tag_registered(name, "kol", spec.community)
+    champion, became = _maybe_promote(name, version, metric, validation[metric],
                                       experiment=spec.name, digest=digest,
                                       feature_spec=_spec_digest(result.feature_spec))
     mlflow.set_tags({"shequn.task": "kol", "shequn.model_version": version,
                      "shequn.experiment": spec.name, "shequn.events_digest": digest,
                      "shequn.champion_version": champion,
                      "shequn.became_champion": str(became).lower()})
-    return LoggedTask("kol", mlflow.active_run().info.run_id, kol_spec.name, version, champion, became)
+    return LoggedTask("kol", mlflow.active_run().info.run_id, name, version, champion, became)
 
 
 def _log_model(bundle: ModelBundle, X: pd.DataFrame, tmp: Path) -> object:
@@ -410,6 +414,59 @@ def rescore_version(name: str, version: str, evaluation: TaskEvaluation) -> floa
     frame = evaluation.validation_frame
     p = bundle.estimator.predict_proba(frame[bundle.feature_names].astype(float))[:, 1]
     return float(roc_auc_score(frame[evaluation.task].to_numpy(), p))
+
+
+def registered_name(model_name: str, community: str) -> str:
+    """The registry name of a model spec's model for one community: ``<name>-<community>``."""
+    return f"{model_name}-{community}"
+
+
+def _tag_registered(name: str, task: str, community: str) -> None:
+    client = MlflowClient()
+    client.set_registered_model_tag(name, "shequn.task", task)
+    client.set_registered_model_tag(name, "shequn.community", community)
+
+
+def resolve_model_names(community: str | None = None, *, tracking_uri: str | None = None,
+                        tasks: tuple[str, ...] = ("silence", "churn", "kol")) -> dict[str, str] | None:
+    """The registered model per task for a community, found by the tags ``train`` sets.
+
+    With ``community=None`` the store must hold one community's models (then they
+    are used) or none (None is returned: the caller falls back to the plain model
+    spec names of stores written before models were named per community).
+
+    Raises
+    ------
+    ModelUnavailableError
+        When several communities' models are registered and none was chosen, or the
+        chosen community has no model for a task; the message lists what there is.
+    """
+    uri = _use_store(tracking_uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None  # load_bundle says the store does not exist
+    try:
+        models = MlflowClient(uri, registry_uri=uri).search_registered_models(max_results=1000)
+    except Exception:  # noqa: BLE001 - an unreadable store is reported by check_store / load_bundle
+        return None
+    found: dict[str, dict[str, str]] = {}
+    for m in models:
+        c, t = m.tags.get("shequn.community"), m.tags.get("shequn.task")
+        if c and t:
+            found.setdefault(c, {})[t] = m.name
+    if community is None:
+        if not found:
+            return None
+        if len(found) > 1:
+            raise ModelUnavailableError(f"the store {uri} holds models of the communities "
+                                        f"{', '.join(map(repr, sorted(found)))}: choose one (--community)")
+        community = next(iter(found))
+    have = found.get(community, {})
+    missing = [t for t in tasks if t not in have]
+    if missing:
+        known = ", ".join(map(repr, sorted(found))) or "none"
+        raise ModelUnavailableError(f"no {'/'.join(missing)} model registered for community {community!r} in "
+                                    f"{uri} (communities with models: {known}); train it first")
+    return {t: have[t] for t in tasks}
 
 
 def _tag_run(key: str, value: str) -> None:

@@ -74,7 +74,7 @@ def test_a_bad_alias_or_store_is_one_line_and_exit_2(first_run, tmp_path, capsys
     out = tmp_path / "never.parquet"
     assert _score(uri, out, "--model-alias", "no-such-alias") == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "no-such-alias" in err and "shequn-silence" in err
+    assert len(err.splitlines()) == 1 and "no-such-alias" in err and "shequn-silence-quickstart-test" in err
     assert _score(f"sqlite:///{tmp_path / 'missing.db'}", out) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not exist" in err

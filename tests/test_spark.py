@@ -55,7 +55,8 @@ def both_engines(spark, logged_quickstart, tmp_path_factory):
     from shequn_ml.tracking import load_bundle
 
     uri = logged_quickstart[2]
-    bundles = {t: load_bundle(f"shequn-{t}", tracking_uri=uri) for t in ("silence", "churn", "kol")}
+    bundles = {t: load_bundle(logged_quickstart[1][t].model_name, tracking_uri=uri)
+               for t in ("silence", "churn", "kol")}
     tmp = tmp_path_factory.mktemp("engines")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -101,7 +102,8 @@ def test_spark_with_groups_bucketed_per_call_gives_the_same_table(spark, both_en
 
     local, _, _ = both_engines
     uri = logged_quickstart[2]
-    bundles = {t: load_bundle(f"shequn-{t}", tracking_uri=uri) for t in ("silence", "churn", "kol")}
+    bundles = {t: load_bundle(logged_quickstart[1][t].model_name, tracking_uri=uri)
+               for t in ("silence", "churn", "kol")}
     calls = []
     bucketed = score_members_spark(SAMPLE / "events.parquet", CUTOFF, bundles,
                                    members=SAMPLE / "members.parquet", groups=SAMPLE / "groups.parquet",

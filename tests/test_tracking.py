@@ -190,3 +190,31 @@ def test_only_tracking_imports_mlflow_and_the_core_runs_without_it():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_models_are_registered_per_community_and_score_finds_them(logged):
+    from mlflow import MlflowClient
+
+    from shequn_ml.scoring import ModelUnavailableError
+    from shequn_ml.tracking import resolve_model_names
+
+    _, info, uri, _ = logged
+    assert {t: i.model_name for t, i in info.items()} == {
+        "silence": "shequn-silence-quickstart-test", "churn": "shequn-churn-quickstart-test",
+        "kol": "shequn-kol-quickstart-test"}
+    assert resolve_model_names(tracking_uri=uri) == {t: i.model_name for t, i in info.items()}
+    with pytest.raises(ModelUnavailableError,
+                       match=r"no silence/churn/kol model registered for community 'elsewhere' "
+                             r".*communities with models: 'quickstart-test'"):
+        resolve_model_names("elsewhere", tracking_uri=uri)
+    # a second community in the same store: scoring must be told which
+    client = MlflowClient(uri, registry_uri=uri)
+    client.create_registered_model("shequn-silence-other", tags={"shequn.task": "silence",
+                                                                 "shequn.community": "other"})
+    try:
+        with pytest.raises(ModelUnavailableError, match=r"holds models of the communities 'other', "
+                                                        r"'quickstart-test': choose one \(--community\)"):
+            resolve_model_names(tracking_uri=uri)
+        assert resolve_model_names("quickstart-test", tracking_uri=uri)["kol"] == "shequn-kol-quickstart-test"
+    finally:
+        client.delete_registered_model("shequn-silence-other")
