@@ -787,6 +787,14 @@ def validate_events(source: PathOrFrame, *, name: str | None = None, tz: str | N
         out[col] = s.array
     del factorized
     release(*id_cols)
+    if "target_member_id" in out.columns:
+        m_codes, t_codes = out["member_id"].cat.codes.to_numpy(), out["target_member_id"].cat.codes.to_numpy()
+        own = (t_codes >= 0) & (t_codes == m_codes)
+        if own.any():
+            report.add("warning", "self_target", "target_member_id",
+                       f"{int(own.sum())} events are aimed at their own sender (a self-reply or "
+                       "self-mention); they count as speaking, never as a relationship or influence",
+                       mask=own, values=event_type, index=df.index)
     out["event_type"] = event_type.array
     del event_type
     release("event_type")

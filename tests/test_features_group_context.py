@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from shequn_ml.features import EventHistory, FeatureSpec, build_features, catalogue, group_context
 from shequn_ml.io import read_events, read_groups, read_members
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*aimed at their own sender:shequn_ml.validation.DataWarning")  # self-replies on purpose
+
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 CUTOFF = T0 + pd.Timedelta(days=100)
 SPEC = FeatureSpec()  # trend: last 14 days against the 42 before

@@ -13,6 +13,9 @@ from shequn_ml.features import EventHistory, FeatureSpec, build_features, catalo
 from shequn_ml.features.relationship import group_pagerank
 from shequn_ml.io import read_events, read_members
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*aimed at their own sender:shequn_ml.validation.DataWarning")  # self-replies on purpose
+
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 CUTOFF = T0 + pd.Timedelta(days=100)
 SPEC = FeatureSpec()  # relationship window 90 days, quiet after 14 days

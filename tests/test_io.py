@@ -244,6 +244,7 @@ _ids = st.text(alphabet="abcxyz0123456789_群", min_size=1, max_size=6).filter(
         min_size=1, max_size=40,
     )
 )
+@pytest.mark.filterwarnings("ignore:.*aimed at their own sender:shequn_ml.validation.DataWarning")
 def test_round_trip_property(tmp_path_factory, rows):
     frame = pd.DataFrame(rows, columns=["ts", "group_id", "member_id", "event_type", "amount"])
     frame["target_member_id"] = frame["member_id"]

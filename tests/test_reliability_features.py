@@ -35,7 +35,11 @@ def with_self_replies():
 def test_self_targets_add_no_relationship_or_influence_signal(with_self_replies):
     events, extra = with_self_replies
     untargeted = extra.assign(target_member_id=None)
-    with_self = sio.read_events(pd.concat([events, extra], ignore_index=True))
+    from shequn_ml.validation import DataWarning
+
+    with pytest.warns(DataWarning, match=r"column 'target_member_id': 14 events are aimed at their own "
+                                         r"sender .*never as a relationship or influence"):
+        with_self = sio.read_events(pd.concat([events, extra], ignore_index=True))
     without = sio.read_events(pd.concat([events, untargeted], ignore_index=True))
     a = build_features(with_self, [CUTOFF])
     pd.testing.assert_frame_equal(a, build_features(without, [CUTOFF]))
