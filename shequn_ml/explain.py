@@ -100,16 +100,23 @@ def shap_values(model: object, X: pd.DataFrame, *, check_additivity: bool = True
     X = check_frame(X, where="shap_values", expected_columns=cols)
     n_iter = getattr(model, "best_iteration_", None)
     numeric = not any(isinstance(X[c].dtype, pd.CategoricalDtype) for c in X.columns)
-    if numeric and (method == "patterns" or (method == "auto" and len(X) >= PATTERN_MIN_ROWS)):
+    if n_iter == 0:  # a linear start and no tree (LightGBM reads 0 as "every tree")
+        contrib = np.zeros((len(X), len(cols) + 1))
+    elif numeric and (method == "patterns" or (method == "auto" and len(X) >= PATTERN_MIN_ROWS)):
         contrib = contributions(model.booster_, X.to_numpy(dtype=np.float64), num_iteration=n_iter)
     else:
         contrib = model.booster_.predict(X, pred_contrib=True, num_iteration=n_iter)
     values = pd.DataFrame(contrib[:, :-1], columns=cols, index=X.index)
     base = contrib[:, -1]
     expected = float(base[0]) if len(base) else 0.0
+    linear = model.linear_contributions(X) if hasattr(model, "linear_contributions") else None
+    if linear is not None:  # the linear start's exact part (coef * z per feature)
+        values = values + linear[0][cols].to_numpy()
+        expected += linear[1]
     if check_additivity and len(X):
-        raw = model.booster_.predict(X, raw_score=True, num_iteration=n_iter)
-        gap = np.abs(contrib.sum(axis=1) - raw).max()
+        raw = (model.decision_function(X) if hasattr(model, "linear_contributions")
+               else model.booster_.predict(X, raw_score=True, num_iteration=n_iter))
+        gap = np.abs(values.to_numpy().sum(axis=1) + expected - raw).max()
         if gap > ADDITIVITY_TOL:
             raise AssertionError(f"SHAP values do not add up to the raw score (max gap {gap:.2e})")
     return Explanation(values, expected)

@@ -39,7 +39,8 @@ def data():
     return X[:4000], y[:4000], X[4000:5000], y[4000:5000], X[5000:], y[5000:]
 
 
-ESTIMATORS = [SilenceModel(n_estimators=80), ChurnModel(n_estimators=80),
+ESTIMATORS = [SilenceModel(n_estimators=80), SilenceModel(n_estimators=80, start="linear"),
+              ChurnModel(n_estimators=80),
               ChurnModel(n_estimators=40, num_leaves=[3, 15]), RecencyRule(), RFMLogistic()]
 
 
@@ -258,3 +259,64 @@ def test_auto_calibration_on_a_tiny_validation_fold_uses_the_simplest_map(data):
     m = SilenceModel(n_estimators=30, early_stopping_rounds=None).fit(
         Xtr, ytr, X_val=Xva.iloc[few], y_val=yva[few])
     assert m.calibration_method_ == "sigmoid" and m.calibrated_
+
+
+# ---------------------------------------------------------------- linear start (issue 17)
+def test_linear_start_trees_correct_what_the_linear_model_misses(data):
+    """The synthetic risk has a sine of tenure a linear model cannot fit: trees must add it."""
+    Xtr, ytr, Xva, yva, Xte, yte = data
+    m = SilenceModel(start="linear", random_state=0).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    alone = m.start_.decision_function(Xte)
+    assert m.best_iteration_ > 0
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc_score(yte, m.predict_proba(Xte)[:, 1]) > roc_auc_score(yte, alone) + 0.01
+    # the start's coefficients have the known signs (log-scaled recency up, frequency down)
+    coef = dict(zip(m.start_.columns_, m.start_.coef_, strict=True))
+    assert coef["days_since_speak"] > 0 and coef["speak_count_30d"] < 0
+
+
+def test_linear_start_keeps_no_tree_when_none_helps():
+    """What the trees learn on the training rows reverses on the validation rows: no tree is kept."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    X = pd.DataFrame({"days_since_speak": rng.exponential(6, n), "noise": rng.normal(size=n)})
+    z = -1.0 + 0.8 * np.log1p(X["days_since_speak"]) + 1.5 * np.sign(X["noise"]) * (X.index < 2000)
+    z = z - 1.5 * np.sign(X["noise"]) * (X.index >= 2000)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    m = SilenceModel(start="linear", calibration=None).fit(X[:2000], y[:2000], X_val=X[2000:],
+                                                           y_val=y[2000:])
+    assert m.best_iteration_ == 0
+    np.testing.assert_allclose(m.decision_function(X[2000:]), m.start_.decision_function(X[2000:]))
+    from shequn_ml.explain import shap_values
+    ex = shap_values(m, X[2000:2050])
+    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.expected_value,
+                               m.decision_function(X[2000:2050]), atol=1e-9)
+    assert ex.expected_value == pytest.approx(m.start_.intercept_)
+
+
+def test_linear_start_shap_values_add_up_with_trees(data):
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    from shequn_ml.explain import shap_values
+    m = SilenceModel(start="linear", n_estimators=60).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    ex = shap_values(m, Xte[:200])
+    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.expected_value, m.decision_function(Xte[:200]),
+                               atol=1e-6)
+    lin, base = m.linear_contributions(Xte[:200])
+    assert base == pytest.approx(m.start_.intercept_) and not np.allclose(lin.to_numpy(), 0)
+
+
+def test_linear_start_handles_missing_and_constant_columns(data):
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    add = lambda X: X.assign(days_to_expiry=np.where(X["noise"] > 0.5, np.nan, 3.0),  # noqa: E731
+                             constant=1.0)
+    m = SilenceModel(start="linear", n_estimators=30).fit(add(Xtr), ytr, X_val=add(Xva), y_val=yva)
+    assert "constant" not in m.start_.columns_
+    assert np.isfinite(m.predict_proba(add(Xte))[:, 1]).all()
+
+
+@pytest.mark.parametrize("bad, match", [({"start": "spline"}, "'start' parameter of SilenceModel must be"),
+                                        ({"start": "linear", "start_C": 0}, "'start_C' parameter")])
+def test_linear_start_parameters_are_checked(data, bad, match):
+    Xtr, ytr, Xva, yva, _, _ = data
+    with pytest.raises(ValueError, match=match):
+        SilenceModel(**bad).fit(Xtr, ytr, X_val=Xva, y_val=yva)

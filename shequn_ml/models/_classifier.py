@@ -39,6 +39,23 @@ Which map
 Every map is non-decreasing in the raw score, so calibration never reorders members
 (AUC and the top decile are those of the trees; ties may be added by isotonic).
 
+Start from a linear model
+-------------------------
+``start="linear"`` fits, before any tree, a ridge-penalised logistic regression
+(:class:`LinearStart`) on every numeric feature (log-scaled where the feature is
+never negative, then standardised; ``start_C`` is its inverse penalty), and the
+trees are boosted from its log-odds (LightGBM's ``init_score``): each tree corrects
+the linear model instead of starting from the base rate. On small communities a
+linear model on recency and frequency is hard to beat (docs/results.md), because
+its smooth monotone effects need few rows, while trees must learn each step from
+data; starting from it, the trees only add what the rows support. When no tree
+lowers the validation log-loss, none is kept (``best_iteration_ == 0``) and the
+model *is* the linear start. Class weights are not used with a start (the start is
+fitted on the natural label rate and the trees correct it on the same scale).
+SHAP values stay exact: the linear part adds ``coef * z`` per feature (its
+interventional SHAP value against the training mean), the trees their TreeSHAP
+values (``linear_contributions``).
+
 How big the trees
 -----------------
 ``num_leaves`` may be a list of candidates, e.g. ``[7, 15]``: each is fitted (with
@@ -86,6 +103,8 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         class_weight: str | None = "balanced",
         early_stopping_rounds: int | None = 50,
         calibration: str | None = "auto",
+        start: str | None = None,
+        start_C: float = 0.1,
         random_state: int = 0,
         n_jobs: int = 2,
     ) -> None:
@@ -99,6 +118,8 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration = calibration
+        self.start = start
+        self.start_C = start_C
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -128,6 +149,12 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"The 'calibration' parameter of {name} must be one of "
                              f"{', '.join(repr(c) for c in CALIBRATIONS)} or None. "
                              f"Got {self.calibration!r} instead.")
+        if self.start not in (None, "linear"):
+            raise ValueError(f"The 'start' parameter of {name} must be 'linear' or None. "
+                             f"Got {self.start!r} instead.")
+        if not (isinstance(self.start_C, (int, float)) and self.start_C > 0):
+            raise ValueError(f"The 'start_C' parameter of {name} must be a float > 0. "
+                             f"Got {self.start_C!r} instead.")
         X = check_frame(X, where=f"{name}.fit")
         y = check_binary(y, len(X), where=f"{name}.fit")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -141,6 +168,9 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
                                 expected_columns=list(X.columns))
             y_val = check_binary(y_val, len(X_val), where=f"{name}.fit (validation)")
         candidates = self._leaf_candidates(has_val)
+        self.start_ = None
+        if self.start == "linear":
+            self.start_ = LinearStart(C=self.start_C).fit(X, y)
         self.num_leaves_search_ = {}
         best_auc = None
         for leaves in candidates:  # ascending: a tie (or NaN) keeps the smaller trees
@@ -148,7 +178,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
                                                y_val if has_val else None, leaves)
             auc = float("nan")
             if len(candidates) > 1:
-                auc = _roc_auc(y_val, booster.predict_proba(X_val, num_iteration=n_trees)[:, 1])
+                auc = _roc_auc(y_val, self._raw_with(booster, n_trees, X_val))
                 self.num_leaves_search_[leaves] = {"validation_roc_auc": auc, "trees": n_trees}
             if best_auc is None or auc > best_auc:
                 best_auc = auc
@@ -194,17 +224,30 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             class_weight=self.class_weight, random_state=self.random_state, n_jobs=self.n_jobs,
             deterministic=True, force_row_wise=True, verbose=-1,
         )
+        if self.start_ is not None:
+            params["class_weight"] = None  # the start is fitted on the natural rate
         model = lgb.LGBMClassifier(**params)
         callbacks = []
         fit_kw: dict = {}
+        if self.start_ is not None:
+            fit_kw["init_score"] = self.start_.decision_function(X)
         if X_val is not None:
             fit_kw.update(eval_X=(X_val,), eval_y=(y_val,), eval_metric="binary_logloss")
+            if self.start_ is not None:
+                fit_kw["eval_init_score"] = [self.start_.decision_function(X_val)]
             if self.early_stopping_rounds:
                 callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
         model.fit(X, y, callbacks=callbacks,
                   categorical_feature=self.categorical_features_ or "auto", **fit_kw)
         best = model.best_iteration_ if X_val is not None and self.early_stopping_rounds else 0
-        return model, int(best) if best else int(self.n_estimators)
+        n_trees = int(best) if best else int(self.n_estimators)
+        if self.start_ is not None and X_val is not None and self.early_stopping_rounds:
+            # early stopping counts from one tree; zero trees (the start alone) competes too
+            alone = log_loss(y_val, _sigmoid(self.start_.decision_function(X_val)), labels=[0, 1])
+            with_trees = log_loss(y_val, self._raw_with(model, n_trees, X_val), labels=[0, 1])
+            if not with_trees < alone:
+                n_trees = 0
+        return model, n_trees
 
     # ------------------------------------------------------------------ predict
     @property
@@ -218,13 +261,36 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         return check_frame(X, where=f"{type(self).__name__}.{where}",
                            expected_columns=list(self.feature_names_in_))
 
+    def _margin_with(self, model: lgb.LGBMClassifier, n_trees: int, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of the start (if any) plus the first ``n_trees`` trees of ``model``."""
+        start = getattr(self, "start_", None)
+        margin = np.zeros(len(X)) if start is None else start.decision_function(X)
+        if n_trees > 0:
+            margin = margin + model.predict(X, raw_score=True, num_iteration=n_trees)
+        return margin
+
+    def _raw_with(self, model: lgb.LGBMClassifier, n_trees: int, X: pd.DataFrame) -> np.ndarray:
+        return _sigmoid(self._margin_with(model, n_trees, X))
+
     def _raw_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.booster_model_.predict_proba(X, num_iteration=self.best_iteration_)[:, 1]
+        return self._raw_with(self.booster_model_, self.best_iteration_, X)
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """Raw log-odds of the trees (what SHAP values add up to), before calibration."""
+        """Raw log-odds before calibration: the start's plus the trees' (what SHAP values add up to)."""
         X = self._checked(X, "decision_function")
-        return self.booster_model_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
+        return self._margin_with(self.booster_model_, self.best_iteration_, X)
+
+    def linear_contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, float] | None:
+        """The linear start's part of each row's log-odds, per feature, and its base value.
+
+        None without a start. With one, ``values.sum(axis=1) + base`` is the start's
+        log-odds; :func:`shequn_ml.explain.shap_values` adds these to the trees' values.
+        """
+        check_is_fitted(self, "booster_model_")
+        if getattr(self, "start_", None) is None:
+            return None
+        X = self._checked(X, "linear_contributions")
+        return self.start_.contributions(X)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape (n, 2): column 1 is the risk."""
@@ -243,6 +309,83 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+
+
+class LinearStart:
+    """Ridge logistic regression on log-scaled, standardised features: the trees' start.
+
+    Every numeric column is used. A column never negative on the training rows is
+    mapped by ``log1p`` (counts, days and shares alike: it tames long tails, so a
+    linear effect of the log is the diminishing return recency and frequency show);
+    others are kept as they are. Missing values are set to the training mean (a
+    contribution of zero). Columns constant on the training rows, and categorical
+    ones, get no coefficient. The penalty is an L2 ``1 / C`` on the standardised
+    coefficients, so no column dominates by its units.
+
+    Hand-written rather than a scikit-learn ``Pipeline`` so that each feature's
+    contribution (``coef * z``) is available for exact SHAP values.
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"days_since_speak": rng.exponential(5, 500), "n": rng.poisson(3, 500)})
+    >>> y = (rng.random(500) < 1 / (1 + np.exp(1 - 0.4 * X.days_since_speak))).astype(int)
+    >>> s = LinearStart().fit(X, y)
+    >>> values, base = s.contributions(X)
+    >>> bool(np.allclose(values.sum(axis=1) + base, s.decision_function(X)))
+    True
+    >>> bool(s.coef_[0] > 0)        # longer since speaking, likelier silent
+    True
+    """
+
+    def __init__(self, C: float = 0.1) -> None:
+        self.C = C
+
+    def _transform(self, X: pd.DataFrame) -> np.ndarray:
+        A = X[self.columns_].to_numpy(dtype=float, na_value=np.nan)
+        A = np.where(self.logged_, np.log1p(np.clip(A, 0, None)), A)
+        A = np.where(np.isnan(A), self.mean_, A)
+        return (A - self.mean_) / self.scale_
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> LinearStart:
+        cols = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)]
+        A = X[cols].to_numpy(dtype=float, na_value=np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            logged = np.nanmin(np.where(np.isnan(A), 0, A), axis=0) >= 0
+            A = np.where(logged, np.log1p(np.clip(A, 0, None)), A)
+            mean = np.nanmean(A, axis=0)
+            mean = np.where(np.isnan(mean), 0.0, mean)
+            A = np.where(np.isnan(A), mean, A)
+            scale = A.std(axis=0)
+        keep = scale > 1e-12
+        self.columns_ = [c for c, k in zip(cols, keep, strict=True) if k]
+        self.logged_, self.mean_, self.scale_ = logged[keep], mean[keep], scale[keep]
+        self.coef_ = np.zeros(len(self.columns_))
+        self.intercept_ = float(_logit(np.array([np.mean(y)]))[0])
+        if self.columns_ and np.unique(y).size == 2:
+            lr = LogisticRegression(C=self.C, max_iter=2000)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                lr.fit(self._transform(X), y)
+            self.coef_, self.intercept_ = lr.coef_[0].copy(), float(lr.intercept_[0])
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of the start for each row."""
+        if not self.columns_:
+            return np.full(len(X), self.intercept_)
+        return self._transform(X) @ self.coef_ + self.intercept_
+
+    def contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+        """Per-feature parts of the log-odds (zero for unused columns) and the base (intercept)."""
+        values = pd.DataFrame(0.0, index=X.index, columns=list(self.feature_names_in_))
+        if self.columns_:
+            values[self.columns_] = self._transform(X) * self.coef_
+        return values, self.intercept_
 
 
 def _roc_auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -388,6 +531,12 @@ class SilenceModel(_RiskModel):
         How raw scores become probabilities, fitted on the validation fold (see
         the module's notes): ``"auto"`` picks the map with the lowest 5-fold
         cross-validated log-loss on that fold; None leaves the trees' own.
+    start : {"linear", None}, default None
+        ``"linear"``: boost the trees from a ridge logistic regression on the
+        log-scaled features (:class:`LinearStart`; see the module's notes), and
+        keep no tree when none lowers the validation log-loss.
+    start_C : float, default 0.1
+        The start's inverse L2 penalty (on standardised features).
     random_state : int, default 0
         Seed: the same data and seed give the same model.
     n_jobs : int, default 2
@@ -399,7 +548,9 @@ class SilenceModel(_RiskModel):
         Columns seen in fit; later inputs are reordered to them (a missing or
         unexpected column is an error listing the difference).
     best_iteration_ : int
-        Trees used at prediction.
+        Trees used at prediction (0: the linear start alone).
+    start_ : LinearStart or None
+        The fitted start.
     num_leaves_ : int
         Leaves per tree of the kept model (the choice when ``num_leaves`` is a list).
     num_leaves_search_ : dict
@@ -452,6 +603,8 @@ class ChurnModel(_RiskModel):
         class_weight: str | None = "balanced",
         early_stopping_rounds: int | None = 50,
         calibration: str | None = "auto",
+        start: str | None = None,
+        start_C: float = 0.1,
         random_state: int = 0,
         n_jobs: int = 2,
     ) -> None:
@@ -460,4 +613,4 @@ class ChurnModel(_RiskModel):
             min_child_samples=min_child_samples, subsample=subsample,
             colsample_bytree=colsample_bytree, reg_lambda=reg_lambda, class_weight=class_weight,
             early_stopping_rounds=early_stopping_rounds, calibration=calibration,
-            random_state=random_state, n_jobs=n_jobs)
+            start=start, start_C=start_C, random_state=random_state, n_jobs=n_jobs)

@@ -51,6 +51,10 @@ class LightGBMParams(BaseModel):
     #: validation-fold calibration map; "auto" picks sigmoid, beta or isotonic by
     #: cross-validated log-loss on that fold (see shequn_ml.models._classifier)
     calibration: Literal["auto", "sigmoid", "beta", "isotonic"] | None = "auto"
+    #: "linear": boost the trees from a ridge logistic regression on the log-scaled
+    #: features (shequn_ml.models._classifier.LinearStart)
+    start: Literal["linear"] | None = None
+    start_C: PositiveFloat = 0.1
     random_state: int = 0
     n_jobs: PositiveInt = 2
 
