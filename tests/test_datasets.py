@@ -11,14 +11,16 @@ from __future__ import annotations
 import collections
 import csv
 import gzip
+import html
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from shequn_ml.datasets import load_irc, load_snap, load_stackexchange
+from shequn_ml.datasets import load_gitter, load_irc, load_slack_disentangled, load_snap, load_stackexchange
 from shequn_ml.validation import EventValidationError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +28,8 @@ DATA = REPO.parent / "shared" / "data"
 COLLEGE = DATA / "collegemsg" / "CollegeMsg.txt"
 SE = DATA / "se-cardano"
 IRC = DATA / "ubuntu-irc" / "events.csv.gz"
+GITTER = DATA / "gitter"
+RACKET = DATA / "slack-racket"
 
 
 def need(path: Path) -> None:
@@ -311,3 +315,215 @@ def test_irc_refuses_malformed_rows(tmp_path: Path) -> None:
     no_kind.write_text(text.replace(",kind,", ",type,"), encoding="utf-8")
     with pytest.raises(EventValidationError, match=r"nokind.csv: column 'kind': required column is missing"):
         load_irc(no_kind)
+
+
+# --------------------------------------------------------------------------- Gitter
+
+GITTER_LOG = """\
+[2016-11-21 08:47:30] <ReaLau> Hello@mgmanikandan87
+[2016-11-21 08:48:02] <mgmanikandan87> realau: yes
+[2016-11-21 08:48:10] <carol> Hi, all: @nobody knows
+[2016-11-21 08:48:20] <ReaLau> ReaLau: note to self
+    at Foo.bar(Baz.java:12)
+[2016-11-21 08:47:30] <ReaLau> Hello@mgmanikandan87
+[2016-11-21 08:49:00] <carol> @ReaLauthanks for that
+[2016-11-21 08:49:30] <carol> @nobody @mgmanikandan87 and @ReaLau
+[2016-11-21 08:50:00] <ReaLau> see the guide, mgmanikandan87: it helps
+[2016-11-21 08:50:30] <carol> @Dave, are you there?
+[2016-11-21 08:51:00] <dave> Carol, yes
+"""
+
+
+def test_gitter_reply_rules(tmp_path: Path) -> None:
+    path = tmp_path / "room_room.txt.gz"
+    path.write_bytes(gzip.compress(GITTER_LOG.replace("\n", "\r\n").encode()))
+    data = load_gitter(path)
+    ev = data.events
+    got = ev[["event_id", "member_id", "event_type", "target_member_id"]].astype(object).fillna("-")
+    assert got.values.tolist() == [
+        ["line 1", "ReaLau", "reply", "mgmanikandan87"],  # "@name" glued to the word before
+        ["line 2", "mgmanikandan87", "reply", "ReaLau"],  # "name:" at the start, any case
+        ["line 3", "carol", "message", "-"],  # "Hi," and "@nobody" name no sender of the room
+        ["line 4", "ReaLau", "message", "-"],  # addressed to oneself
+        ["line 7", "carol", "reply", "ReaLau"],  # "@ReaLauthanks": the login glued to the next word
+        ["line 8", "carol", "reply", "mgmanikandan87"],  # the first login in the text
+        ["line 9", "ReaLau", "message", "-"],  # "name:" only counts at the start
+        ["line 10", "carol", "reply", "dave"],  # dave speaks later in the file
+        ["line 11", "dave", "reply", "carol"],
+    ]
+    assert set(ev["group_id"].astype(str)) == {"room_room"}
+    assert str(ev["ts"].iloc[0]) == "2016-11-21 08:47:30+00:00"
+    notes = data.notes
+    assert (notes["lines"], notes["messages"], notes["unparsed_lines"]) == (11, 10, 1)
+    assert notes["duplicates_dropped"] == 1
+    # "@Dave," at the start is a prefix
+    assert (notes["replies_prefix"], notes["replies_at"], notes["glued_mentions"]) == (3, 3, 1)
+    assert notes["self_addressed"] == 1
+    assert load_gitter(path, group_id="g").events["group_id"].astype(str).unique().tolist() == ["g"]
+
+
+def test_gitter_refuses_malformed_lines(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("[2016-11-21 08:47:30] <a> hi\n[2016-11-21 08:48:00] <b> hello\n"
+                   "[2016-11-21 8:48] <c> late\n[2016-13-01 00:00:00] <d> never\n", encoding="utf-8")
+    with pytest.raises(EventValidationError,
+                       match=r"bad.txt: column 'ts': 2 message lines have a time that does not parse.*"
+                             r"line 3: '2016-11-21 8:48', line 4: '2016-13-01 00:00:00'"):
+        load_gitter(bad)
+    stray = tmp_path / "stray.txt"
+    stray.write_text("a stray line\n[2016-11-21 08:47:30] <a> hi\n", encoding="utf-8")
+    with pytest.raises(EventValidationError, match=r"stray.txt: column 'ts': 1 lines come before the first "
+                                                   r"message line.*line 1: 'a stray line'"):
+        load_gitter(stray)
+    log = tmp_path / "log.txt"
+    log.write_text("[2016-11-21 08:47:30] <a> my log:\n" + "[ADB] some output\n" * 20, encoding="utf-8")
+    with pytest.raises(EventValidationError, match=r"log.txt: column 'ts': 20 of 21 lines have no"):
+        load_gitter(log)
+
+
+GITTER_HEAD = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] <(\S+?)> ?(.*)")
+
+
+@pytest.mark.parametrize("room", ["gitter_gitter", "appium_appium"])
+def test_gitter_rooms_match_raw_counts(room: str) -> None:
+    path = GITTER / f"{room}.txt.gz"
+    need(path)
+    lines = gzip.decompress(path.read_bytes()).decode("utf-8").split("\r\n")[:-1]
+    parsed = [(i + 1, m.groups()) for i, line in enumerate(lines) if (m := GITTER_HEAD.fullmatch(line))]
+    distinct = {g: i for i, g in reversed(parsed)}  # first line of each (time, login, text)
+    started = time.perf_counter()
+    data = load_gitter(path)
+    assert time.perf_counter() - started < 5
+    ev = data.events
+    assert len(ev) == len(distinct) == len(parsed) - data.notes["duplicates_dropped"]
+    assert data.notes["unparsed_lines"] == len(lines) - len(parsed)
+    assert 0 < data.notes["unparsed_lines"] < 0.05 * len(lines)
+    assert sorted(ev["event_id"]) == sorted(f"line {i}" for i in distinct.values())
+    senders = {login for _, (_, login, _) in parsed}
+    assert ev["member_id"].nunique() == len(senders) > 1000
+    assert ev["ts"].min() == pd.Timestamp(parsed[0][1][0], tz="UTC")
+    assert ev["ts"].max() == pd.Timestamp(parsed[-1][1][0], tz="UTC")
+    # every reply is aimed at another sender of the room whom its text addresses
+    text = {f"line {i}": t for i, (_, _, t) in parsed}
+    replies = ev.loc[ev["event_type"] == "reply"]
+    assert len(replies) > 3000
+    aimed = replies[["event_id", "member_id", "target_member_id"]].astype(str)
+    for eid, who, to in aimed.itertuples(index=False):
+        said = text[eid].lower()
+        assert to in senders and to != who
+        assert "@" + to.lower() in said or re.match(rf"\s*@?{re.escape(to.lower())}\.*\s*[:,]", said), eid
+    # a message naming another sender exactly after "@" is a reply
+    lower = {s.lower() for s in senders}
+    for eid, who, kind in ev[["event_id", "member_id", "event_type"]].astype(str).itertuples(index=False):
+        named = {w.rstrip(".-~").lower() for w in re.findall(r"@([\w.~-]+)", text[eid])} & lower
+        if named - {who.lower()}:
+            assert kind == "reply", eid
+
+
+# --------------------------------------------------------------------------- Slack (disentangled XML)
+
+def slack_xml(*messages: tuple[str, str, str, str]) -> str:
+    """A file of ``(conversation_id, ts, user, text)`` messages, one element per line."""
+    body = "".join(f'  <message conversation_id="{c}"><ts>{t}</ts><user>{u}</user><text>{html.escape(x)}'
+                   "</text></message>\n" for c, t, u, x in messages)
+    return f"<slack>\n  <team_domain>t</team_domain>\n{body}</slack>\n"
+
+
+def test_slack_mentions_conversations_and_duplicates(tmp_path: Path) -> None:
+    folder = tmp_path / "chat"
+    folder.mkdir()
+    (folder / "chat-2017.xml").write_text(slack_xml(
+        ("1", "2017-12-30T10:00:00.000001", "Ann", "how do I read a port?"),
+        ("1", "2017-12-30T10:01:00.000002", "Bob", "with read-line"),
+        ("1", "2017-12-30T10:02:00.000003", "Bob", "or port->string"),
+        ("2", "2017-12-30T10:03:00.000004", "Cy", "<@Ann> see the docs, <@Bob>"),
+        ("2", "2017-12-30T10:04:00.000005", "Cy", "<@Cy> <@Nobody> <!channel> hello"),
+        ("3", "2017-12-30T10:05:00.000006", "Dee", "first in its conversation"),
+    ), encoding="utf-8")
+    with gzip.open(folder / "chat-2018.xml.gz", "wt", encoding="utf-8") as fh:
+        fh.write(slack_xml(
+            ("1", "2017-12-30T10:05:00.000006", "Dee", "first in its conversation"),  # also in 2017
+            ("1", "2018-01-02T09:00:00.5", "Ann", "thanks!"),  # conversation 1 of 2018, not of 2017
+            ("1", "2018-01-02T09:01:00.5", "Bob", "<@U0702F2CE|someone> np"),
+        ))
+    data = load_slack_disentangled(folder, group_id="chat")
+    got = data.events[["event_id", "member_id", "event_type", "target_member_id", "ref_event_id"]]
+    assert got.astype(object).fillna("-").values.tolist() == [
+        ["chat-2017:0", "Ann", "message", "-", "-"],
+        ["chat-2017:1", "Bob", "reply", "Ann", "chat-2017:0"],
+        ["chat-2017:2", "Bob", "reply", "Ann", "chat-2017:0"],  # the last message by someone else
+        ["chat-2017:3", "Cy", "reply", "Ann", "-"],  # the first mention of a known user
+        ["chat-2017:4", "Cy", "message", "-", "-"],  # only oneself, an unknown name and the channel
+        ["chat-2017:5", "Dee", "message", "-", "-"],
+        ["chat-2018:1", "Ann", "message", "-", "-"],
+        ["chat-2018:2", "Bob", "reply", "Ann", "chat-2018:1"],  # the mention names no sender
+    ]
+    assert str(data.events["ts"].iloc[6]) == "2018-01-02 09:00:00.500000+00:00"
+    notes = data.notes
+    assert (notes["files"], notes["messages"], notes["duplicates_dropped"]) == (2, 9, 1)
+    assert (notes["replies_mention"], notes["replies_conversation"]) == (1, 3)
+    # Ann and Bob speak in both files; Dee's 2018 message was the dropped duplicate
+    assert (notes["self_mentions"], notes["unknown_mentions"], notes["users_in_several_files"]) == (1, 2, 2)
+    one = load_slack_disentangled(folder / "chat-2018.xml.gz")
+    assert len(one.events) == 3 and set(one.events["group_id"].astype(str)) == {"racket-general"}
+    assert len(load_slack_disentangled([folder / "chat-2017.xml", folder / "chat-2018.xml.gz"]).events) == 8
+
+
+def test_slack_refuses_malformed_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<slack>\n  <message conversation_id=\"1\"><ts>2018-01-01T00:00:00</ts>\n"
+                   "  <user>A</message>\n</slack>\n", encoding="utf-8")
+    with pytest.raises(EventValidationError, match=r"bad.xml: is not well-formed XML: mismatched .*line 3"):
+        load_slack_disentangled(bad)
+    fields = tmp_path / "fields.xml"
+    fields.write_text(slack_xml(("1", "2018-01-01T00:00:00", "A", "x"), ("1", "soon", "B", "y"),
+                                ("1", "2018-01-01T00:01:00", "", "z")), encoding="utf-8")
+    with pytest.raises(EventValidationError) as err:
+        load_slack_disentangled([fields, bad])
+    msg = str(err.value)
+    assert "fields.xml: column 'ts': 1 values do not parse as timestamps" in msg and "line 4: 'soon'" in msg
+    assert "fields.xml: column 'user': 1 messages have no <user>" in msg and "line 5" in msg
+    assert "bad.xml: is not well-formed XML" in msg
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EventValidationError, match=r"empty: no .xml or .xml.gz file"):
+        load_slack_disentangled(tmp_path / "empty")
+
+
+SLACK_MESSAGE = re.compile(r'<message conversation_id="(\d+)">\s*<ts>(.*?)</ts>\s*<user>(.*?)</user>'
+                           r"(.*?)</message>", re.DOTALL)
+
+
+def test_slack_racket_matches_raw_counts() -> None:
+    need(RACKET)
+    files = sorted(RACKET.glob("*.xml.gz"))
+    raw = []  # (file stem, position, conversation, ts, user, text)
+    for f in files:
+        body = gzip.decompress(f.read_bytes()).decode("utf-8")
+        stem = f.name.removesuffix(".xml.gz")
+        for i, (c, ts, user, rest) in enumerate(SLACK_MESSAGE.findall(body)):
+            text = html.unescape("".join(re.findall(r"<text>(.*?)</text>", rest, re.DOTALL)))
+            raw.append((stem, i, f"{stem}#{c}", pd.Timestamp(ts, tz="UTC"), user, text))
+    assert len(raw) == sum(gzip.decompress(f.read_bytes()).count(b"<message ") for f in files)
+    data = load_slack_disentangled(RACKET)
+    ev = data.events
+    assert len(ev) == len(raw) - data.notes["duplicates_dropped"] and data.notes["duplicates_dropped"] == 0
+    users = {r[4] for r in raw}
+    assert ev["member_id"].nunique() == len(users) > 300
+    expected: collections.Counter = collections.Counter()
+    history: dict[str, list[str]] = collections.defaultdict(list)
+    for _, _, conv, _, user, text in sorted(raw, key=lambda r: r[3]):
+        named = [n for n in re.findall(r"<@([^>|]+)", text) if n in users and n != user]
+        earlier = [u for u in history[conv] if u != user]
+        to = named[0] if named else earlier[-1] if earlier else None
+        expected[(user, "reply" if to else "message", to)] += 1
+        history[conv].append(user)
+    assert triples(ev) == expected
+    assert data.notes["replies_mention"] > 4000 and data.notes["replies_conversation"] > 14000
+    # the yearly files do not overlap in time, and few pseudonyms recur across them (see slack_xml)
+    spans = ev.assign(stem=ev["event_id"].str.split(":").str[0]).groupby("stem")["ts"].agg(["min", "max"])
+    assert (spans["min"].iloc[1:].to_numpy() > spans["max"].iloc[:-1].to_numpy()).all()
+    per_year = collections.defaultdict(set)
+    for stem, _, _, _, user, _ in raw:
+        per_year[stem].add(user)
+    several = sum(sum(u in s for s in per_year.values()) > 1 for u in users)
+    assert data.notes["users_in_several_files"] == several < 0.05 * len(users)

@@ -14,10 +14,19 @@ where the format carries them, plus what it dropped, counted.
 ``load_irc``
     IRC log slices with reply links, in the ``events.csv.gz`` form of the Ubuntu
     disentanglement corpus (:mod:`shequn_ml.datasets.irc`), with leaders and bots.
+``load_gitter``
+    A Gitter room log, ``[time] <login> text`` lines as in the LiveChat study
+    (:mod:`shequn_ml.datasets.gitter`), with reply targets read from the text.
+``load_slack_disentangled``
+    Disentangled Slack chat XML files as in the MSR 2020 Slack corpus
+    (:mod:`shequn_ml.datasets.slack_xml`), with replies from mentions and
+    conversations.
 """
 
 from shequn_ml.datasets._common import CommunityData
+from shequn_ml.datasets.gitter import load_gitter
 from shequn_ml.datasets.irc import IrcData, load_irc
+from shequn_ml.datasets.slack_xml import load_slack_disentangled
 from shequn_ml.datasets.snap import load_snap
 from shequn_ml.datasets.stackexchange import (
     StackExchangeData,
@@ -25,5 +34,5 @@ from shequn_ml.datasets.stackexchange import (
     load_stackexchange,
 )
 
-__all__ = ["CommunityData", "IrcData", "StackExchangeData", "StackExchangeLeadership", "load_irc",
-           "load_snap", "load_stackexchange"]
+__all__ = ["CommunityData", "IrcData", "StackExchangeData", "StackExchangeLeadership", "load_gitter",
+           "load_irc", "load_slack_disentangled", "load_snap", "load_stackexchange"]

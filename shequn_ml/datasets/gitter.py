@@ -60,9 +60,10 @@ of that message (a line of a stack trace or of a pasted log): it is counted in
 ``notes["unparsed_lines"]`` and adds nothing (its text is not searched for
 addressees). In the study's rooms they are 1.4 % (gitterHQ/gitter) and 3.4 %
 (appium) of the lines; a file where more than :data:`MAX_UNPARSED_SHARE` of the
-lines are continuations is not this format and is refused. An exact duplicate
-message (same time, login and text; mostly repeated empty or image-only
-messages) is **dropped**, the first kept (``notes["duplicates_dropped"]``).
+lines (and more than :data:`MIN_UNPARSED_REFUSED` lines) are continuations is
+not this format and is refused. An exact duplicate message (same time, login
+and text; mostly repeated empty or image-only messages) is **dropped**, the
+first kept (``notes["duplicates_dropped"]``).
 
 Errors
 ------
@@ -110,8 +111,10 @@ from shequn_ml.io import read_events
 #: The head of a message line: ``[time] <login> text`` (the text may be empty).
 HEADER = r"^\[(?P<ts>[^\]]*)\] <(?P<sender>[^<>\s]+)>(?: (?P<text>.*))?$"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
-#: A file with more continuation lines than this share of its lines is refused.
+#: A file with more continuation lines than this share of its lines (and more than
+#: :data:`MIN_UNPARSED_REFUSED`) is refused.
 MAX_UNPARSED_SHARE = 0.10
+MIN_UNPARSED_REFUSED = 10
 #: The shortest login taken from the beginning of a longer word after ``@``.
 MIN_GLUED = 4
 
@@ -212,18 +215,18 @@ def load_gitter(
                       "{n} lines come before the first message line '[YYYY-MM-DD HH:MM:SS] <login> text'",
                       before, labels, raw.to_numpy())
     unparsed = ~message & ~(headed & timelike)
-    if unparsed.sum() > MAX_UNPARSED_SHARE * n:
+    if unparsed.sum() > max(MAX_UNPARSED_SHARE * n, MIN_UNPARSED_REFUSED):
         problems.add_mask("no_message_head", "ts",
                           f"{{n}} of {n} lines have no '[YYYY-MM-DD HH:MM:SS] <login>' head (more than "
                           f"{MAX_UNPARSED_SHARE:.0%} are continuation lines: this is not a Gitter room log)",
-                          unparsed, labels, raw.to_numpy())
+                          unparsed & ~before, labels, raw.to_numpy())
     problems.raise_if_errors()
 
     frame = pd.DataFrame({"ts": ts[message], "sender": parts["sender"][message],
                           "text": parts["text"][message].fillna(""), "line": np.flatnonzero(message) + 1})
     notes = {"lines": n, "messages": len(frame), "unparsed_lines": int(unparsed.sum())}
     dup = frame.duplicated(subset=["ts", "sender", "text"], keep="first").to_numpy()
-    frame = frame.loc[~dup]
+    frame = frame.loc[~dup].reset_index(drop=True)
     notes["duplicates_dropped"] = int(dup.sum())
 
     # addressees: only logins that speak in this room, case-insensitively, as the sender writes them
@@ -258,15 +261,14 @@ def load_gitter(
             counts["self_addressed"] += 1
     notes.update(counts)
     events = pd.DataFrame({
-        "ts": frame["ts"].to_numpy(),
+        "ts": frame["ts"],
         "group_id": group_id,
         "member_id": frame["sender"].to_numpy(dtype=object),
         "event_type": np.where(pd.notna(target), "reply", "message"),
         "event_id": [f"line {k}" for k in frame["line"].to_numpy()],
         "target_member_id": target,
     })
-    events["ts"] = pd.to_datetime(events["ts"], utc=True)
     return CommunityData(read_events(events, name=label), notes=notes)
 
 
-__all__ = ["HEADER", "MAX_UNPARSED_SHARE", "MIN_GLUED", "load_gitter"]
+__all__ = ["HEADER", "MAX_UNPARSED_SHARE", "MIN_GLUED", "MIN_UNPARSED_REFUSED", "load_gitter"]
