@@ -52,7 +52,9 @@ from shequn_ml.datasets import (  # noqa: E402
     CommunityData,
     IrcData,
     StackExchangeData,
+    load_gitter,
     load_irc,
+    load_slack_disentangled,
     load_snap,
     load_stackexchange,
 )
@@ -85,6 +87,17 @@ CHOICES = {
     "kol_n_test": 3,
     # IRC slices last 1.5-36 hours: a 2-day window covers the rest of any slice.
     "irc_window_days": 2,
+    # Added 2026-12-03 (issue 17), fixed before any model was fitted on these three sets:
+    # Gitter help rooms and the racket Slack channel, people ask every few weeks: a 28-day horizon.
+    # Years of weekly cutoffs: 4 validation and 4 test cutoffs (about 50 members active a month,
+    # so 2 cutoffs would test on ~100 rows).
+    "gitter_horizon_days": 28,
+    "racket_horizon_days": 28,
+    # racket's pseudonyms differ between the yearly files (shequn_ml.datasets.slack_xml): the
+    # 2018 file alone, a year of one channel
+    "racket_file": "racket-general-2018.xml.gz",
+    "long_n_validation": 4,
+    "long_n_test": 4,
     "bootstrap_reps": 1000,
     "seed": 0,
 }
@@ -98,6 +111,8 @@ class Section:
     lines: list[str] = field(default_factory=list)
     headline: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
+    #: silence sections: what the cross-set summary needs
+    silence: dict[str, object] | None = None
 
     def add(self, *text: str) -> None:
         self.lines.extend(text)
@@ -173,15 +188,17 @@ def quiet(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
 
 
 # ---------------------------------------------------------------------------- silence
-def silence_section(title: str, name: str, data: CommunityData, horizon: float) -> Section:
+def silence_section(title: str, name: str, data: CommunityData, horizon: float,
+                    n_validation: int | None = None, n_test: int | None = None) -> Section:
     sec = Section(f"{title}: silence", f"{title} silence")
     t0 = time.perf_counter()
     events = data.events
     cutoffs = weekly_cutoffs(events, horizon)
     spec = silence_spec(horizon)
-    res: TaskEvaluation = evaluate_risk(
-        events, cutoffs, horizon, members=data.members, groups=data.groups, tasks=("silence",),
-        model_specs={"silence": spec}, n_validation=CHOICES["n_validation"], n_test=CHOICES["n_test"],
+    res: TaskEvaluation = quiet(
+        evaluate_risk, events, cutoffs, horizon, members=data.members, groups=data.groups,
+        tasks=("silence",), model_specs={"silence": spec},
+        n_validation=n_validation or CHOICES["n_validation"], n_test=n_test or CHOICES["n_test"],
         random_state=CHOICES["seed"])["silence"]
     test = res.test_frame
     y = test["silence"].to_numpy()
@@ -233,6 +250,21 @@ def silence_section(title: str, name: str, data: CommunityData, horizon: float) 
         f"fitted on {res.rows['validation']:,} rows, to {res.label_rate['test']:.3f} on the test cutoffs.",
         "",
     )
+    # validation ROC-AUC of every model, on the validation rows (the baselines fitted on train only)
+    val = res.validation_frame
+    val_auc = {nm: roc_auc_score(val["silence"], m.predict_proba(val[res.feature_names])[:, 1])
+               for nm, m in res.models.items()}
+    best_val = max((n for n in val_auc if n != "lightgbm"), key=val_auc.get)
+    sec.add(f"Validation ROC-AUC (the rows the model is early-stopped and calibrated on): LightGBM "
+            f"{val_auc['lightgbm']:.4f}; " + ", ".join(f"`{n}` {v:.4f}" for n, v in val_auc.items()
+                                                      if n != "lightgbm") + ".",
+            "", _model_choice(model), "")
+    sec.silence = {"title": title, "y": y, "lib": lgb, "base": np.asarray(res.test_scores[best_base]),
+                   "best_base": best_base, "members": test["member_id"].astype(str).to_numpy(),
+                   "lib_auc": table.loc["lightgbm", "roc_auc"], "base_auc": table.loc[best_base, "roc_auc"],
+                   "val_lib": val_auc["lightgbm"], "val_base": val_auc[best_val], "val_best": best_val,
+                   "ece": table.loc["lightgbm", "ece"], "ece_base": table.loc[best_base, "ece"],
+                   "rows": res.rows, "horizon": horizon}
     beats = table.loc["lightgbm", "roc_auc"] > table.loc["recency_rule", "roc_auc"]
     lost = losses(table, "lightgbm", ["roc_auc", "pr_auc"])
     sec.headline.append({
@@ -248,6 +280,74 @@ def silence_section(title: str, name: str, data: CommunityData, horizon: float) 
            + " and ".join(sorted({x.split(' on ')[1].split(' ')[0] for x in lost})) if lost else
            "; beats every baseline")})
     sec.seconds = time.perf_counter() - t0
+    return sec
+
+
+def _model_choice(model: object) -> str:
+    """What the silence model chose on the validation fold, in words."""
+    start = getattr(model, "start_", None)
+    parts = []
+    if start is not None:
+        parts.append(f"a linear start (ridge logistic regression, C = {model.start_C:g}, on "
+                     f"{len(start.columns_)} log-scaled features)")
+    trees = model.best_iteration_
+    parts.append(f"{trees} trees of {model.num_leaves_} leaves" if trees else
+                 "no tree (no tree lowered the validation log-loss: the model is the linear start)")
+    search = getattr(model, "num_leaves_search_", {}) or {}
+    if search:
+        parts.append("leaf candidates by validation ROC-AUC: " + ", ".join(
+            f"{k} leaves {v['validation_roc_auc']:.4f} ({v['trees']} trees)" for k, v in search.items()))
+    return "The model chose on the validation cutoffs: " + "; ".join(parts) + "."
+
+
+def silence_summary(sections: list[Section]) -> Section:
+    """Across the silence sets: the library's test ROC-AUC minus the best baseline's, and its mean."""
+    sec = Section("Silence across the data sets", "silence summary")
+    sets = [s.silence for s in sections if s.silence]
+    reps, rng = CHOICES["bootstrap_reps"], np.random.default_rng(CHOICES["seed"])
+    draws = np.full((reps, len(sets)), np.nan)
+    rows = []
+    for j, d in enumerate(sets):
+        y, a, b = d["y"], d["lib"], d["base"]
+        codes, uniq = pd.factorize(d["members"])
+        rows_of = pd.Series(np.arange(len(y))).groupby(codes).apply(np.asarray).tolist()
+        for i in range(reps):
+            pick = np.concatenate([rows_of[k] for k in rng.integers(0, len(uniq), len(uniq))])
+            if len(np.unique(y[pick])) == 2:
+                draws[i, j] = roc_auc_score(y[pick], a[pick]) - roc_auc_score(y[pick], b[pick])
+        lo, hi = np.nanpercentile(draws[:, j], [2.5, 97.5])
+        rows.append((d, d["lib_auc"] - d["base_auc"], lo, hi))
+    mean_draws = np.nanmean(draws, axis=1)
+    point = float(np.mean([r[1] for r in rows]))
+    mlo, mhi = np.nanpercentile(mean_draws, [2.5, 97.5])
+    sec.add(
+        "The done-when of issue 17, measured: for each set the library's test ROC-AUC minus the best "
+        "baseline's on the test rows (the baseline with the highest test AUC: the hardest comparison), "
+        "with a 95% interval from resampling members; the mean over sets, with its interval from "
+        "resampling members within every set at once; the validation ROC-AUC against the best "
+        "baseline's there; and the ECE.",
+        "",
+        "| data | horizon | test rows | library | best baseline (test) | Δ AUC | 95% interval | "
+        "validation: library vs best baseline | ECE (best baseline's) |",
+        "|---|---:|---:|---:|---|---:|---|---|---:|",
+        *[f"| {d['title']} | {d['horizon']:g} d | {d['rows']['test']:,} | {d['lib_auc']:.4f} | "
+          f"`{d['best_base']}` {d['base_auc']:.4f} | {diff:+.4f} | {lo:+.4f} .. {hi:+.4f} | "
+          f"{d['val_lib']:.4f} vs `{d['val_best']}` {d['val_base']:.4f} | "
+          f"{d['ece']:.4f} ({d['ece_base']:.4f}) |" for d, diff, lo, hi in rows],
+        "",
+        f"**Mean Δ AUC over the {len(rows)} sets: {point:+.4f}** (95% interval {mlo:+.4f} .. {mhi:+.4f}, "
+        f"{reps} resamples). Sets significantly behind (interval entirely below zero): "
+        + (", ".join(d["title"] for d, _, _, hi in rows if hi < 0) or "none") + ". Sets where the "
+        "library's validation ROC-AUC is below the best baseline's there: "
+        + (", ".join(d["title"] for d, *_ in rows if d["val_lib"] < d["val_base"]) or "none")
+        + ". Sets with ECE above 0.05: " + (", ".join(f"{d['title']} ({d['ece']:.3f})" for d, *_ in rows
+                                                     if d["ece"] > 0.05) or "none") + ".",
+        "",
+    )
+    sec.headline.append({
+        "data": f"{len(rows)} silence sets", "task": "silence", "metric": "mean Δ ROC-AUC vs best baseline",
+        "library": f"{point:+.4f}", "recency rule": "", "best baseline": "per set",
+        "verdict": f"95% {mlo:+.4f}..{mhi:+.4f}" + (" (above zero)" if mlo > 0 else " (**not above zero**)")})
     return sec
 
 
@@ -516,6 +616,12 @@ def data_summary(name: str, data: CommunityData, extra: str = "") -> str:
             f"{ev['ts'].min():%Y-%m-%d} .. {ev['ts'].max():%Y-%m-%d} | {kinds} | {extra} |")
 
 
+def _gitter_note(d: CommunityData) -> str:
+    n = d.notes
+    return (f"{n['unparsed_lines']:,} continuation lines (pasted logs) not events; "
+            f"{n['duplicates_dropped']} duplicates dropped; no joins or leaves, so no churn task")
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
@@ -555,6 +661,9 @@ def main(argv: list[str] | None = None) -> int:
     college = load_snap(data_dir / "collegemsg" / "CollegeMsg.txt", group_id="collegemsg")
     se = quiet(load_stackexchange, data_dir / "se-cardano", group_id="cardano")
     irc = load_irc(data_dir / "ubuntu-irc" / "events.csv.gz")
+    gitter = load_gitter(data_dir / "gitter" / "gitter_gitter.txt.gz")
+    appium = load_gitter(data_dir / "gitter" / "appium_appium.txt.gz")
+    racket = load_slack_disentangled(data_dir / "slack-racket" / CHOICES["racket_file"])
     load_s = time.perf_counter() - t
     print(f"loaded in {load_s:.1f} s", flush=True)
 
@@ -563,11 +672,21 @@ def main(argv: list[str] | None = None) -> int:
                                          CHOICES["college_horizon_days"]),
                  lambda: silence_section("Stack Exchange (cardano)", "a question, answer or comment", se,
                                          CHOICES["se_horizon_days"]),
+                 lambda: silence_section("Gitter (gitterHQ/gitter)", "a message sent", gitter,
+                                         CHOICES["gitter_horizon_days"], CHOICES["long_n_validation"],
+                                         CHOICES["long_n_test"]),
+                 lambda: silence_section("Gitter (appium/appium)", "a message sent", appium,
+                                         CHOICES["gitter_horizon_days"], CHOICES["long_n_validation"],
+                                         CHOICES["long_n_test"]),
+                 lambda: silence_section("Slack (racket #general, 2018)", "a message sent", racket,
+                                         CHOICES["racket_horizon_days"], CHOICES["long_n_validation"],
+                                         CHOICES["long_n_test"]),
                  lambda: se_kol_section(se),
                  lambda: irc_section(irc)):
         sec = make()
         print(f"{sec.title}: {sec.seconds:.1f} s", flush=True)
         sections.append(sec)
+    sections.insert(0, silence_summary(sections))
     total = time.perf_counter() - started
     load_after = _load()
     dirty = uncommitted_code()
@@ -593,6 +712,12 @@ def main(argv: list[str] | None = None) -> int:
         data_summary("CollegeMsg (SNAP)", college, f"{college.notes['duplicates_dropped']} duplicate lines "
                      "dropped; one group; no exits, so no churn task"),
         data_summary("Stack Exchange cardano", se, "user -1 excluded; no exits, so no churn task"),
+        data_summary("Gitter gitterHQ/gitter", gitter, _gitter_note(gitter)),
+        data_summary("Gitter appium/appium", appium, _gitter_note(appium)),
+        data_summary("Slack racket #general 2018", racket,
+                     f"{racket.notes['replies_mention']:,} replies from mentions, "
+                     f"{racket.notes['replies_conversation']:,} from conversations; one yearly file "
+                     "(pseudonyms differ between files)"),
         data_summary("Ubuntu IRC", irc, f"{irc.notes['nick_change_lines']:,} nick changes, "
                      f"{irc.notes['mode_lines']} mode lines not events; slices of hours, so no churn task"),
         "",
