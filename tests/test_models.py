@@ -320,3 +320,18 @@ def test_linear_start_parameters_are_checked(data, bad, match):
     Xtr, ytr, Xva, yva, _, _ = data
     with pytest.raises(ValueError, match=match):
         SilenceModel(**bad).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+
+
+def test_linear_start_leaves_group_level_features_to_the_trees(data):
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    # a group-level column that, as in a one-group community, only tracks time (and the label)
+    add = lambda X, y: X.assign(group_activity_trend=np.where(y == 1, 1.0, 0.0)  # noqa: E731
+                                + np.random.default_rng(0).normal(0, 0.5, len(X)))
+    m = SilenceModel(start="linear", n_estimators=40).fit(add(Xtr, ytr), ytr, X_val=add(Xva, yva),
+                                                          y_val=yva)
+    assert "group_activity_trend" not in m.start_.columns_
+    assert set(m.start_.columns_) == set(Xtr.columns)  # every member-level column kept
+    lin, _ = m.linear_contributions(add(Xte, np.zeros(len(Xte))))
+    assert (lin["group_activity_trend"] == 0).all()
+    # the trees still see it
+    assert "group_activity_trend" in m.booster_.feature_name()
