@@ -409,6 +409,68 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    import inspect
+
+    from shequn_ml.importers import FORMATS, FormatUnavailableError, reader
+    from shequn_ml.importers._core import OUTPUT_FILES, REPORT_FILE, pseudonymise, write_import
+
+    fmt = args.format.strip().lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {args.format!r}: choose one of {', '.join(FORMATS)}")
+    if fmt == "csv" and not args.mapping:
+        raise UsageError("the csv format needs --mapping FILE (a YAML file naming which column is "
+                         "which; see docs/importing.md)")
+    if fmt != "csv":
+        for option, value in (("--mapping", args.mapping), ("--sheet", args.sheet)):
+            if value:
+                raise UsageError(f"{option} is for the csv format only, not {fmt}")
+    tz = _tz(args)
+    key = None
+    if args.pseudonymise_key_env is not None:
+        var = args.pseudonymise_key_env
+        key = os.environ.get(var)
+        if not key:
+            raise UsageError(f"--pseudonymise-key-env {var}: the environment variable {var} is unset or "
+                             "empty; put the key in it (never on the command line)")
+    if not Path(args.input).exists():
+        raise UsageError(f"INPUT {args.input} does not exist")
+    if args.sheet is not None and Path(args.input).suffix.lower() not in (".xlsx", ".xlsm"):
+        raise UsageError(f"--sheet is for .xlsx workbooks; {args.input} is not one")
+    if args.mapping and not Path(args.mapping).is_file():
+        raise UsageError(f"--mapping {args.mapping} is not a file")
+    _check_out_folder(args.out)
+    options: dict[str, object] = {}
+    if tz is not None:
+        options["tz"] = tz
+    if args.group is not None:
+        options["group_id"] = args.group
+    if fmt == "csv":
+        options["mapping"] = args.mapping
+        if args.sheet is not None:
+            options["sheet"] = args.sheet
+    try:
+        read = reader(fmt)
+    except FormatUnavailableError as exc:
+        raise UsageError(str(exc)) from None
+    accepted = inspect.signature(read).parameters
+    for name, option in (("group_id", "--group"), ("tz", "--tz")):
+        if name in options and name not in accepted:
+            raise UsageError(f"{option} is not supported by the {fmt} importer")
+    started = time.perf_counter()
+    result = read(args.input, **options)
+    if key is not None:
+        result = pseudonymise(result, key)
+    inputs = [args.input] + ([args.mapping] if args.mapping else [])
+    written = write_import(result, args.out, inputs=inputs)
+    print(result.summary())
+    if key is not None:
+        print(f"member ids pseudonymised with the key in ${args.pseudonymise_key_env}")
+    names = ", ".join([*OUTPUT_FILES, REPORT_FILE])
+    print(f"-> {written['events'].parent}: {names} ({time.perf_counter() - started:.1f} s)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shequn-ml",
@@ -539,6 +601,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_score)
 
+    p = sub.add_parser("import", help="turn an operator's export into the event contract",
+                       description="Read a chat or SCRM export (slack, linelog, wechat, qq, wecom, "
+                       "telegram, discord, or csv/xlsx with a mapping file), resolve who did what to "
+                       "whom, and write events, members, groups, the nickname table and an import "
+                       "report to a folder, validated, as one set. Text is never stored.")
+    p.add_argument("format", metavar="FORMAT",
+                   help="slack, linelog, wechat, qq, wecom, telegram, discord or csv")
+    p.add_argument("input", metavar="INPUT", help="the export: a file or folder, as the format has it")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--tz", help="time zone of wall-clock times in the export, e.g. Asia/Shanghai "
+                   "(default: the format's own)")
+    p.add_argument("--mapping", help="csv: the mapping YAML (which column is which)")
+    p.add_argument("--sheet", help="csv: the .xlsx workbook's sheet (default: the first)")
+    p.add_argument("--group", metavar="GROUP_ID", help="the group id of every event (default: from "
+                   "the export)")
+    p.add_argument("--pseudonymise-key-env", metavar="VAR", help="replace member ids by keyed hashes, "
+                   "the key read from environment variable VAR (never from the command line)")
+    p.set_defaults(func=_cmd_import)
+
     p = sub.add_parser("simulate", help="simulate a community with ground truth",
                        description="Write a simulated community (events, members, groups and "
                        "ground truth, as Parquet) to a folder.")
@@ -578,6 +659,7 @@ def _data_warnings_on_one_line(command: str):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shequn-ml`` console script."""
     from shequn_ml.features.spec import SpecError
+    from shequn_ml.importers._core import ImportFormatError
     from shequn_ml.outputs import OutputPathError
     from shequn_ml.scoring import ModelUnavailableError
     from shequn_ml.simulate import SimulationError
@@ -590,7 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _data_warnings_on_one_line(args.command):
             return int(args.func(args))
     except (EventValidationError, SpecError, UsageError, ModelUnavailableError, OutputPathError,
-            DataError, SimulationError) as exc:
+            DataError, SimulationError, ImportFormatError) as exc:
         print(f"shequn-ml {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as exc:

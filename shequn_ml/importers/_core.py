@@ -149,6 +149,7 @@ class NicknameBook:
         self._times: dict[str, list[int]] = defaultdict(list)
         self._names: dict[str, list[str]] = defaultdict(list)
         self._ever: dict[str, set[str]] = defaultdict(set)
+        self._last: dict[tuple[str, str], int] = {}
         self.misses: Counter[str] = Counter()
 
     def observe(self, member_id: str, nickname: str | None, ts: pd.Timestamp) -> None:
@@ -157,6 +158,8 @@ class NicknameBook:
             return
         nickname = nickname.strip()
         ns = ts.value
+        key = (member_id, nickname)
+        self._last[key] = max(self._last.get(key, ns), ns)
         times, names = self._times[member_id], self._names[member_id]
         if names and names[-1] == nickname and times[-1] <= ns:
             return
@@ -197,8 +200,8 @@ class NicknameBook:
             times = self._times[m]
             spans: dict[str, list[int]] = {}
             for name, ns in zip(names, times, strict=True):
-                lo_hi = spans.setdefault(name, [ns, ns])
-                lo_hi[0], lo_hi[1] = min(lo_hi[0], ns), max(lo_hi[1], ns)
+                lo_hi = spans.setdefault(name, [ns, self._last[(m, name)]])
+                lo_hi[0] = min(lo_hi[0], ns)
             for name, (lo, hi) in spans.items():
                 rows.append((m, group_id, name, lo, hi))
         df = pd.DataFrame(rows, columns=list(NICKNAME_COLUMNS))
