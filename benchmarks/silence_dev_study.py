@@ -40,10 +40,10 @@ from shequn_ml.features import build_features, feature_columns  # noqa: E402
 from shequn_ml.features._registry import family_of  # noqa: E402
 from shequn_ml.features.snapshots import EventHistory  # noqa: E402
 from shequn_ml.labels import silence_labels  # noqa: E402
-from shequn_ml.metrics import classification_metrics  # noqa: E402
+from shequn_ml.metrics import classification_metrics, ece_noise_floor  # noqa: E402
 from shequn_ml.models import _classifier  # noqa: E402
-from shequn_ml.models.spec import ModelSpec  # noqa: E402
-from shequn_ml.split import time_split  # noqa: E402
+from shequn_ml.models.spec import ModelSpec, WeightSpec  # noqa: E402
+from shequn_ml.split import TimeSplit, time_split  # noqa: E402
 
 
 def params(**kw: object) -> Callable[[ModelSpec], ModelSpec]:
@@ -59,7 +59,19 @@ VARIANTS: dict[str, Callable[[ModelSpec], ModelSpec]] = {
     "C0.3": params(start_C=0.3),
     "sigmoid": params(calibration="sigmoid"),
     "lr0.05": params(learning_rate=0.05),
+    "no_calibration": params(calibration=None),
+    "half_life_180d": lambda s: s.model_copy(update={"weights": WeightSpec(recency_half_life_days=180)}),
+    "half_life_365d": lambda s: s.model_copy(update={"weights": WeightSpec(recency_half_life_days=365)}),
+    "per_member": lambda s: s.model_copy(update={"weights": WeightSpec(per_member=True)}),
+    "per_member_hl365": lambda s: s.model_copy(update={"weights": WeightSpec(per_member=True,
+                                                                             recency_half_life_days=365)}),
+    "per_member_C0.03": lambda s: params(start_C=0.03)(s).model_copy(
+        update={"weights": WeightSpec(per_member=True)}),
 }
+#: Variants that train on the latest cutoffs only (days of training cutoffs kept).
+RECENT_TRAIN: dict[str, float] = {"train_365d": 365, "train_180d": 180}
+for _name in RECENT_TRAIN:
+    VARIANTS[_name] = lambda s: s
 #: Variants whose linear start leaves out the group-level features (the trees still see them).
 MEMBER_START = {"member_start"}
 VARIANTS["member_start"] = lambda s: s
@@ -128,6 +140,11 @@ def run(argv: list[str] | None = None) -> int:
             for name in names:
                 spec = VARIANTS[name](base_spec)
                 f = feats
+                sp = split
+                if name in RECENT_TRAIN:
+                    keep = [c for c in split.train
+                            if c >= max(split.train) - pd.Timedelta(days=RECENT_TRAIN[name])]
+                    sp = TimeSplit(keep, split.validation, split.test, split.horizon_days, split.dropped)
                 if name in DROP_FAMILIES:
                     f = feats.drop(columns=[c for c in feature_columns(feats)
                                             if family_of(c) in DROP_FAMILIES[name]])
@@ -137,7 +154,7 @@ def run(argv: list[str] | None = None) -> int:
                         return _orig(self, X[[c for c in X.columns if family_of(c) != "group_context"]], y)
                     _classifier.LinearStart.fit = fit
                 try:
-                    res = rdr.quiet(evaluate_task, f, labels, "silence", split, model_spec=spec)
+                    res = rdr.quiet(evaluate_task, f, labels, "silence", sp, model_spec=spec)
                 except ValueError as exc:
                     print(f"{title} origin {k}: {exc}")
                     break
@@ -152,7 +169,9 @@ def run(argv: list[str] | None = None) -> int:
                 vbest = max(v for n, v in vauc.items() if n != "lightgbm")
                 ece_val = classification_metrics(vy, res.models["lightgbm"].predict_proba(
                     val[res.feature_names])[:, 1])["ece"]
+                p_test = res.models["lightgbm"].predict_proba(res.test_frame[res.feature_names])[:, 1]
                 rows.append({"set": title, "origin": k, "variant": name,
+                             "ece_floor": ece_noise_floor(p_test),
                              "d_test": tab.loc["lightgbm", "roc_auc"] - best,
                              "d_val": vauc["lightgbm"] - vbest, "ece": tab.loc["lightgbm", "ece"],
                              "ece_val": ece_val, "auc": tab.loc["lightgbm", "roc_auc"],
@@ -162,7 +181,7 @@ def run(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     df.to_csv("/tmp/silence_dev_study.csv", index=False)
     by_set = df.groupby(["variant", "set"])[["d_test", "d_val", "ece", "trees"]].mean().unstack("set")
-    overall = df.groupby("variant")[["d_test", "d_val", "ece", "ece_val"]].mean()
+    overall = df.groupby("variant")[["d_test", "d_val", "ece", "ece_val", "ece_floor"]].mean()
     overall["min_set_d_test"] = df.groupby(["variant", "set"])["d_test"].mean().groupby("variant").min()
     pd.set_option("display.width", 200)
     print("\nmean over origins and sets")

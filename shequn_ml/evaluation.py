@@ -23,7 +23,7 @@ from shequn_ml.features.snapshots import EventHistory
 from shequn_ml.labels import churn_labels, silence_labels
 from shequn_ml.metrics import classification_metrics
 from shequn_ml.models import BGNBDBaseline, ChurnModel, RecencyRule, RFMLogistic, SilenceModel
-from shequn_ml.models.spec import LabelSpec, ModelSpec
+from shequn_ml.models.spec import LabelSpec, ModelSpec, training_weights
 from shequn_ml.split import DataError, TimeSplit, time_split
 
 KEY = ["group_id", "member_id", "cutoff"]
@@ -120,7 +120,9 @@ def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, task: str, split
     validation: dict[str, float] = {}
     for name, model in _models(task, split.horizon_days, random_state, model_spec).items():
         if name == "lightgbm":
-            model.fit(train[cols], train[task], X_val=val[cols], y_val=val[task])
+            weight = None if model_spec is None else training_weights(
+                train["cutoff"], train["member_id"], model_spec.weights)
+            model.fit(train[cols], train[task], X_val=val[cols], y_val=val[task], sample_weight=weight)
             validation = classification_metrics(val[task].to_numpy(),
                                                 model.predict_proba(val[cols])[:, 1])
         else:

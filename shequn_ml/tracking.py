@@ -167,6 +167,8 @@ def _log_task(result: ExperimentResult, task: str, r: TaskEvaluation, digest: st
         "best_iteration": model.best_iteration_, "seed": spec.seed,
         "calibration_method": getattr(model, "calibration_method_", None) or "none",
         "num_leaves_chosen": model.num_leaves_,
+        "weights.recency_half_life_days": model_spec.weights.recency_half_life_days or "none",
+        "weights.per_member": model_spec.weights.per_member,
     }
     params.update({f"lgbm.{k}": v for k, v in model.get_params().items()})
     mlflow.log_params(params)

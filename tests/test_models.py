@@ -335,3 +335,49 @@ def test_linear_start_leaves_group_level_features_to_the_trees(data):
     assert (lin["group_activity_trend"] == 0).all()
     # the trees still see it
     assert "group_activity_trend" in m.booster_.feature_name()
+
+
+def test_sample_weight_reweights_the_start_and_the_trees(data):
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    plain = SilenceModel(start="linear", n_estimators=40).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    ones = SilenceModel(start="linear", n_estimators=40).fit(Xtr, ytr, X_val=Xva, y_val=yva,
+                                                             sample_weight=np.full(len(Xtr), 3.0))
+    # weights are rescaled to mean 1: a constant weight changes nothing
+    np.testing.assert_allclose(plain.predict_proba(Xte), ones.predict_proba(Xte), atol=1e-9)
+    # weight only the rows where the label is 1: the start's base rate moves up
+    w = np.where(np.asarray(ytr) == 1, 1.0, 0.2)
+    tilted = SilenceModel(start="linear", n_estimators=40).fit(Xtr, ytr, X_val=Xva, y_val=yva,
+                                                               sample_weight=w)
+    assert tilted.start_.intercept_ > plain.start_.intercept_
+
+
+@pytest.mark.parametrize("weight, match", [(np.ones(3), "one finite non-negative weight per row"),
+                                           ("neg", "one finite non-negative weight per row"),
+                                           ("zero", "not all zero")])
+def test_sample_weight_is_checked(data, weight, match):
+    Xtr, ytr, _, _, _, _ = data
+    w = {"neg": -np.ones(len(Xtr)), "zero": np.zeros(len(Xtr))}.get(weight, weight) \
+        if isinstance(weight, str) else weight
+    with pytest.raises(ValueError, match=match):
+        SilenceModel(n_estimators=5).fit(Xtr, ytr, sample_weight=w)
+
+
+def test_training_weights_share_a_members_weight_and_halve_with_age():
+    from shequn_ml.models.spec import WeightSpec, training_weights
+
+    cut = pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-15"])
+    member = ["a", "a", "a", "b"]
+    assert training_weights(cut, member, WeightSpec()) is None
+    np.testing.assert_allclose(training_weights(cut, member, WeightSpec(per_member=True)),
+                               [1 / 3, 1 / 3, 1 / 3, 1.0])
+    np.testing.assert_allclose(training_weights(cut, member, WeightSpec(recency_half_life_days=14)),
+                               [0.5, 0.5 ** 0.5, 1.0, 1.0])
+
+
+def test_committed_silence_spec_weights_members_equally():
+    from pathlib import Path
+
+    from shequn_ml.models.spec import load_model_spec
+
+    spec = load_model_spec(Path(__file__).resolve().parents[1] / "models" / "silence.yaml")
+    assert spec.weights.per_member and spec.weights.recency_half_life_days is None

@@ -125,7 +125,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: pd.DataFrame, y: object, *, X_val: pd.DataFrame | None = None,
-            y_val: object | None = None) -> _RiskModel:
+            y_val: object | None = None, sample_weight: object | None = None) -> _RiskModel:
         """Fit the trees on (X, y); stop early and calibrate on (X_val, y_val).
 
         Parameters
@@ -139,6 +139,10 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             The validation fold, from cutoffs later than every training cutoff.
             Without it the model uses all ``n_estimators`` trees and is not
             calibrated (``calibrated_`` is False).
+        sample_weight : array-like of float, optional
+            Non-negative weight of each training row, for the linear start and the
+            trees (e.g. more weight on recent cutoffs). The validation fold is
+            unweighted.
 
         Returns
         -------
@@ -157,6 +161,15 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
                              f"Got {self.start_C!r} instead.")
         X = check_frame(X, where=f"{name}.fit")
         y = check_binary(y, len(X), where=f"{name}.fit")
+        weight = None
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=float)
+            if weight.shape != (len(X),) or not np.all(np.isfinite(weight)) or np.any(weight < 0) \
+                    or not weight.sum() > 0:
+                raise ValueError(f"{name}.fit: sample_weight must be one finite non-negative weight per "
+                                 f"row of X ({len(X)}), not all zero; got shape {weight.shape}")
+            weight = weight * (len(weight) / weight.sum())  # mean 1: start_C keeps its meaning
+        self._weight = weight
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.categorical_features_ = [c for c in X.columns
@@ -170,7 +183,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         candidates = self._leaf_candidates(has_val)
         self.start_ = None
         if self.start == "linear":
-            self.start_ = LinearStart(C=self.start_C).fit(X, y)
+            self.start_ = LinearStart(C=self.start_C).fit(X, y, sample_weight=weight)
         self.num_leaves_search_ = {}
         best_auc = None
         for leaves in candidates:  # ascending: a tie (or NaN) keeps the smaller trees
@@ -196,6 +209,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
                 method = min(self.calibration_cv_log_loss_, key=self.calibration_cv_log_loss_.get)
             self.calibration_method_ = method
             self.calibrator_ = fit_calibrator(method, raw, y_val)
+        del self._weight
         return self
 
     def _leaf_candidates(self, has_val: bool) -> list[int]:
@@ -237,7 +251,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
                 fit_kw["eval_init_score"] = [self.start_.decision_function(X_val)]
             if self.early_stopping_rounds:
                 callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
-        model.fit(X, y, callbacks=callbacks,
+        model.fit(X, y, sample_weight=self._weight, callbacks=callbacks,
                   categorical_feature=self.categorical_features_ or "auto", **fit_kw)
         best = model.best_iteration_ if X_val is not None and self.early_stopping_rounds else 0
         n_trees = int(best) if best else int(self.n_estimators)
@@ -357,7 +371,7 @@ class LinearStart:
         A = np.where(np.isnan(A), self.mean_, A)
         return (A - self.mean_) / self.scale_
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> LinearStart:
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> LinearStart:
         cols = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)
                 and _family(c) not in self.skip_families]
         A = X[cols].to_numpy(dtype=float, na_value=np.nan)
@@ -373,12 +387,12 @@ class LinearStart:
         self.columns_ = [c for c, k in zip(cols, keep, strict=True) if k]
         self.logged_, self.mean_, self.scale_ = logged[keep], mean[keep], scale[keep]
         self.coef_ = np.zeros(len(self.columns_))
-        self.intercept_ = float(_logit(np.array([np.mean(y)]))[0])
+        self.intercept_ = float(_logit(np.array([np.average(y, weights=sample_weight)]))[0])
         if self.columns_ and np.unique(y).size == 2:
             lr = LogisticRegression(C=self.C, max_iter=2000)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                lr.fit(self._transform(X), y)
+                lr.fit(self._transform(X), y, sample_weight=sample_weight)
             self.coef_, self.intercept_ = lr.coef_[0].copy(), float(lr.intercept_[0])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self

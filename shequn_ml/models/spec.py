@@ -59,6 +59,45 @@ class LightGBMParams(BaseModel):
     n_jobs: PositiveInt = 2
 
 
+class WeightSpec(BaseModel):
+    """How training rows are weighted (see :func:`training_weights`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: a training cutoff this many days before the latest one weighs half as much (None: equal)
+    recency_half_life_days: PositiveFloat | None = None
+    #: each member's rows share one member's weight, so long-lived members do not dominate
+    per_member: bool = False
+
+
+def training_weights(cutoffs: object, members: object, spec: WeightSpec) -> object | None:
+    """Weights of training rows, from their cutoffs and member ids (None when all are equal).
+
+    ``0.5 ** (age / half_life)`` with age the days before the latest training cutoff,
+    times ``1 / rows of the member`` with ``per_member``; the model rescales them to
+    mean 1.
+
+    >>> import pandas as pd
+    >>> c = pd.to_datetime(["2024-01-01", "2024-01-31", "2024-01-31"])
+    >>> training_weights(c, ["a", "a", "b"], WeightSpec(recency_half_life_days=30, per_member=True))
+    array([0.25, 0.5 , 1.  ])
+    """
+    import numpy as np
+    import pandas as pd
+
+    if spec.recency_half_life_days is None and not spec.per_member:
+        return None
+    c = pd.to_datetime(pd.Series(np.asarray(cutoffs)))
+    w = np.ones(len(c))
+    if spec.recency_half_life_days is not None:
+        age = (c.max() - c).dt.total_seconds().to_numpy() / 86_400
+        w = w * 0.5 ** (age / spec.recency_half_life_days)
+    if spec.per_member:
+        m = pd.Series(np.asarray(members, dtype=object).astype(str))
+        w = w / m.map(m.value_counts()).to_numpy(dtype=float)
+    return w
+
+
 class ModelSpec(BaseModel):
     """One model: what it predicts, how its label is made, how it is fitted and named."""
 
@@ -68,6 +107,7 @@ class ModelSpec(BaseModel):
     name: str = Field(min_length=1, description="registered model name")
     label: LabelSpec = Field(default_factory=LabelSpec)
     params: LightGBMParams = Field(default_factory=LightGBMParams)
+    weights: WeightSpec = Field(default_factory=WeightSpec)
 
     def build(self) -> SilenceModel | ChurnModel:
         """A fresh, unfitted estimator with these parameters."""
