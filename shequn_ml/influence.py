@@ -92,8 +92,6 @@ from shequn_ml import schema
 from shequn_ml.features.snapshots import DAY_NS, EventHistory, Snapshot, as_cutoffs, distinct_sorted
 
 KEY = ["group_id", "member_id", "cutoff"]
-#: Events aimed at a member that count them as responded to.
-RESPONSE_TYPES = ("reply", "mention", "reaction")
 #: Events credited to an organiser.
 ORGANISE_TYPES = ("event_signup", "offline_attend")
 COMPONENTS = ("responders", "kept_invitees", "organised")
@@ -162,9 +160,12 @@ def window_influence(history: EventHistory, snap: Snapshot, start_ns: int, end_n
         return np.bincount(pairs // n_all, minlength=n).astype(float)
 
     has_target = (t >= 0) & (t != m)
-    # responders: distinct actors aiming a reply, mention or reaction at the member
-    resp = history.type_lookup(RESPONSE_TYPES)[e] & has_target
-    responders = per_row_distinct(row(g[resp], t[resp]), m[resp])
+    # responders: distinct members responding to the member (schema.RESPONSES: a reply,
+    # mention or reaction aimed at them; in a Q&A group also the askers they answered)
+    resp, by_actor = history.responses(e, g, m, t)
+    credited = np.where(by_actor, m, t)[resp]
+    responder = np.where(by_actor, t, m)[resp]
+    responders = per_row_distinct(row(g[resp], credited), responder)
 
     # kept invitees: invited in the window, spoke after the invite, still in the group at the end
     inv = history.type_lookup(["invite"])[e] & has_target
@@ -461,11 +462,13 @@ def hits_authority(
     parts = []
     for c in as_cutoffs(cutoffs):
         snap = history.at(c)
-        edge = (history.type_lookup(RESPONSE_TYPES)[snap.ev_e] & (snap.ev_age <= window_days)
-                & (snap.ev_pi >= 0) & (snap.ev_ti >= 0) & (snap.ev_t != snap.ev_m))
+        resp, by_actor = history.responses(snap.ev_e, snap.ev_g, snap.ev_m,
+                                           snap.ev_t)
+        src = np.where(by_actor, snap.ev_ti, snap.ev_pi)  # the responder's row
+        dst = np.where(by_actor, snap.ev_pi, snap.ev_ti)  # the row responded to
+        edge = resp & (snap.ev_age <= window_days) & (src >= 0) & (dst >= 0)
         n = snap.n
-        pair, weight = np.unique(snap.ev_pi[edge].astype(np.int64) * n + snap.ev_ti[edge],
-                                 return_counts=True)
+        pair, weight = np.unique(src[edge].astype(np.int64) * n + dst[edge], return_counts=True)
         frame = snap.keys_frame()
         frame["hits_authority"] = group_hits(pair // n, pair % n, weight.astype(float), snap.pop_gi,
                                              snap.n_groups)

@@ -254,6 +254,29 @@ TARGETED_EVENT_TYPES: frozenset[str] = event_types_where(needs_target=True)
 #: Event types that end a membership.
 EXIT_EVENT_TYPES: frozenset[str] = frozenset({"leave", "removed"})
 
+#: What counts as responding to a member, and who is credited, by community kind. Every
+#: relationship and influence signal (partners, PageRank, HITS, the influence label) reads
+#: this one table. ``"target"``: the member replied to, mentioned or reacted to is credited
+#: (their message drew the response). ``"actor"``: in a Q&A community an ``answer``
+#: responds to the asker's question and the credit goes to the answerer, who helped.
+#: A group's kind is its ``kind`` in the groups table (``qa``, or anything else: a chat).
+RESPONSES: dict[str, dict[str, str]] = {
+    "chat": {"reply": "target", "mention": "target", "reaction": "target"},
+    "qa": {"reply": "target", "mention": "target", "reaction": "target", "answer": "actor"},
+}
+#: Group kinds whose responses follow the ``qa`` rules.
+QA_KINDS: frozenset[str] = frozenset({"qa"})
+
+
+def response_types(credit: str | None = None) -> tuple[str, ...]:
+    """Event types that are a response in some community kind (credited to ``credit`` if given).
+
+    >>> response_types("actor")
+    ('answer',)
+    """
+    names = {t for rules in RESPONSES.values() for t, c in rules.items() if credit in (None, c)}
+    return tuple(sorted(names))
+
 EVENTS = Table(
     name="events",
     meaning="one row per event in a group",
@@ -299,7 +322,9 @@ GROUPS = Table(
     columns=(
         Column("group_id", "id", True, "the group.", nullable=False),
         Column("created_at", "timestamp", False, "when the group was created."),
-        Column("kind", "str", False, "free (流量型 traffic) or paid (付费 knowledge) group, or other."),
+        Column("kind", "str", False,
+               "free (流量型 traffic) or paid (付费 knowledge) group, qa (a Q&A community: an "
+               "answer credits the answerer), or other."),
         Column("capacity", "int", False, "the platform's member cap: 500 WeChat, 2,000 QQ."),
         Column("term_days", "int", False,
                "length of one paid membership term in days (付费会员有效期); a paid member's "

@@ -269,3 +269,30 @@ def test_hits_authority_reads_the_window_before_the_cutoff_only():
     assert by_member(h, "hits_authority", "quiet") == {"x": 0.0, "y": 0.0}
     narrow = by_member(hits_authority(ev(rows), CUT, window_days=6.5), "hits_authority", "g")
     assert narrow == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.0, "d": 0.0})  # days 4 and 5 only
+
+
+def test_in_a_qa_group_an_answer_credits_the_answerer_and_in_a_chat_group_nothing():
+    from shequn_ml import schema
+    from shequn_ml.features import build_features
+    from shequn_ml.io import read_groups
+
+    assert schema.RESPONSES["qa"]["answer"] == "actor" and "answer" not in schema.RESPONSES["chat"]
+    rows = joined("expert", "asker1", "asker2", "fan") + joined("expert", "asker1", group="chat")
+    for day, group in ((2, "qa"), (12, "qa"), (2, "chat"), (12, "chat")):
+        rows += [(day, group, "asker1", "question"), (day + 0.1, group, "expert", "answer", "asker1")]
+    rows += joined("expert", "asker1", "asker2", "fan", group="qa")
+    rows += [(12.2, "qa", "expert", "answer", "asker2"),
+             (12.3, "qa", "fan", "reply", "expert")]          # a reply still credits its target
+    events = ev(rows)
+    groups = read_groups(pd.DataFrame({"group_id": ["qa", "chat", "g"], "kind": ["qa", "free", None]}))
+    lab = influence_labels(events, CUT, horizon_days=14, groups=groups)
+    assert by_member(lab, "responders", "qa")["expert"] == 3      # two askers answered + the fan
+    assert by_member(lab, "responders", "qa")["asker1"] == 0      # being answered is no influence
+    assert by_member(lab, "responders", "chat") == {"expert": 0, "asker1": 0}  # chat: no response
+    later = CUT + pd.Timedelta(days=14)
+    hits = by_member(hits_authority(events, later, groups=groups), "hits_authority", "qa")
+    assert hits["expert"] == max(hits.values()) > hits["asker1"]
+    feats = build_features(events, later, groups=groups).set_index(["group_id", "member_id"])
+    assert feats.loc[("qa", "expert"), "partners_in"] == 3        # asker1, asker2, fan
+    assert feats.loc[("qa", "asker1"), "partners_out"] == 1       # asker1 -> expert
+    assert feats.loc[("chat", "expert"), "partners_in"] == 0

@@ -54,7 +54,6 @@ from shequn_ml.features.snapshots import distinct_sorted as _distinct
 from shequn_ml.features.spec import FeatureSpec
 
 FAMILY = "relationship"
-EDGE_TYPES = ("reply", "mention", "reaction")
 DAMPING = 0.85
 #: a group's power iteration stops when the L1 change of its PageRank vector is below this
 PAGERANK_TOL = 1e-10
@@ -143,10 +142,16 @@ def compute(snap: Snapshot) -> pd.DataFrame:
     # the window's events are a suffix (events are sorted by time): select within it
     ws = snap.window_start(window)
     ev_t, ev_m = snap.ev_t[ws:], snap.ev_m[ws:]
-    edge = ws + np.flatnonzero(snap.of_type(EDGE_TYPES)[ws:] & (ev_t >= 0) & (ev_t != ev_m)
-                               & (snap.ev_gi[ws:] >= 0))
-    src, dst = snap.ev_pi[edge], snap.target_rows(edge)  # population rows, -1 when not present
-    actor, target = snap.ev_m[edge], snap.ev_t[edge]     # member codes
+    # responses (schema.RESPONSES): a reply, mention or reaction goes from its actor to its
+    # target; in a Q&A group an answer goes from the asker to the answerer, who is credited
+    resp, by_actor = snap.history.responses(snap.ev_e[ws:], snap.ev_g[ws:], ev_m, ev_t)
+    keep = resp & (snap.ev_gi[ws:] >= 0)
+    edge = ws + np.flatnonzero(keep)
+    flip = by_actor[keep]
+    a_row, t_row = snap.ev_pi[edge], snap.target_rows(edge)  # population rows, -1 when not present
+    src, dst = np.where(flip, t_row, a_row), np.where(flip, a_row, t_row)
+    actor = np.where(flip, snap.ev_t[edge], snap.ev_m[edge])   # member codes: responder ...
+    target = np.where(flip, snap.ev_m[edge], snap.ev_t[edge])  # ... and the one responded to
     # (member row, partner member code) as one int64 key; the row fixes the group
     has_src, has_dst = src >= 0, dst >= 0
     out_keys = np.sort(src[has_src].astype(np.int64) * n_all + target[has_src])

@@ -131,6 +131,7 @@ class EventHistory:
         self.members = members
         self.groups = groups
         self._memberships: _Memberships | None = None
+        self._qa_group: np.ndarray | None = None
         #: populations found ahead by population_codes, by (events before, cutoff ns), until used
         self._populations: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._id_dtypes: tuple[pd.CategoricalDtype, pd.CategoricalDtype] | None = None
@@ -147,6 +148,38 @@ class EventHistory:
         wanted = set(names)
         return np.array([i for i, n in enumerate(self.event_type_names) if n in wanted],
                         dtype=np.int16)
+
+    @property
+    def qa_group(self) -> np.ndarray:
+        """Whether each group code is a Q&A community (``kind`` in :data:`schema.QA_KINDS`)."""
+        if getattr(self, "_qa_group", None) is None:
+            out = np.zeros(max(len(self.group_categories), 1), bool)
+            gt = self.groups
+            if gt is not None and "kind" in gt.columns:
+                kinds = pd.Series(gt["kind"].astype("string").str.strip().str.lower().to_numpy(),
+                                  index=gt["group_id"].astype(str).to_numpy())
+                qa = kinds.reindex(self.group_categories.astype(str)).isin(list(schema.QA_KINDS))
+                out[:len(qa)] = qa.to_numpy(dtype=bool)
+            self._qa_group = out
+        return self._qa_group
+
+    def responses(self, e: np.ndarray, g: np.ndarray, m: np.ndarray, t: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Which events are responses, and whether each credits its actor (:data:`schema.RESPONSES`).
+
+        ``e``, ``g``, ``m``, ``t`` are events' type, group, actor and target codes.
+        Returns ``(is_response, credits_actor)``: a response has a target other than
+        its actor; where ``credits_actor`` the actor is the one responded to (an
+        answer in a Q&A group) and the target the responder, else the reverse.
+        """
+        qa = self.qa_group[np.maximum(g, 0)] & (g >= 0)
+        chat_types = self.type_lookup(schema.RESPONSES["chat"])[e]
+        qa_rules = schema.RESPONSES["qa"]
+        qa_types = self.type_lookup(qa_rules)[e]
+        actor_credit = self.type_lookup([k for k, v in qa_rules.items() if v == "actor"])[e]
+        ok = (t >= 0) & (t != m)
+        is_resp = ok & np.where(qa, qa_types, chat_types)
+        return is_resp, is_resp & qa & actor_credit
 
     def type_lookup(self, names: Iterable[str]) -> np.ndarray:
         """Boolean table over event-type codes: ``lookup[codes]`` marks the named types.
