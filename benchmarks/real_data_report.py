@@ -63,6 +63,7 @@ from shequn_ml.explain import feature_importance, shap_values  # noqa: E402
 from shequn_ml.features import feature_columns, rolling_cutoffs  # noqa: E402
 from shequn_ml.influence import grade_within, influence_labels, top_share_within  # noqa: E402
 from shequn_ml.io import read_events, write_text  # noqa: E402
+from shequn_ml.metrics import ece_noise_floor  # noqa: E402
 from shequn_ml.models import KolModelSpec, KolRanker, load_kol_spec, query_sizes  # noqa: E402
 from shequn_ml.models.spec import ModelSpec, load_model_spec  # noqa: E402
 from shequn_ml.ranking import BASELINES, evaluate_kol, kol_features, ranking_metrics  # noqa: E402
@@ -264,6 +265,7 @@ def silence_section(title: str, name: str, data: CommunityData, horizon: float,
                    "lib_auc": table.loc["lightgbm", "roc_auc"], "base_auc": table.loc[best_base, "roc_auc"],
                    "val_lib": val_auc["lightgbm"], "val_base": val_auc[best_val], "val_best": best_val,
                    "ece": table.loc["lightgbm", "ece"], "ece_base": table.loc[best_base, "ece"],
+                   "ece_floor": ece_noise_floor(lgb), "val_choice": best_val,
                    "rows": res.rows, "horizon": horizon}
     beats = table.loc["lightgbm", "roc_auc"] > table.loc["recency_rule", "roc_auc"]
     lost = losses(table, "lightgbm", ["roc_auc", "pr_auc"])
@@ -325,15 +327,19 @@ def silence_summary(sections: list[Section]) -> Section:
         "baseline's on the test rows (the baseline with the highest test AUC: the hardest comparison), "
         "with a 95% interval from resampling members; the mean over sets, with its interval from "
         "resampling members within every set at once; the validation ROC-AUC against the best "
-        "baseline's there; and the ECE.",
+        "baseline's there; and the ECE, beside its noise floor: the ECE a perfectly calibrated model "
+        "would show on as many rows with the library's own probabilities (mean over 200 label draws, "
+        "`shequn_ml.metrics.ece_noise_floor`). Picking the best of four baselines on the test rows "
+        "favours the baselines on small folds (the maximum of four noisy AUCs is biased upwards); the "
+        "validation column names the baseline best on the validation rows.",
         "",
         "| data | horizon | test rows | library | best baseline (test) | Δ AUC | 95% interval | "
-        "validation: library vs best baseline | ECE (best baseline's) |",
-        "|---|---:|---:|---:|---|---:|---|---|---:|",
+        "validation: library vs best baseline | ECE (best baseline's) | ECE noise floor |",
+        "|---|---:|---:|---:|---|---:|---|---|---:|---:|",
         *[f"| {d['title']} | {d['horizon']:g} d | {d['rows']['test']:,} | {d['lib_auc']:.4f} | "
           f"`{d['best_base']}` {d['base_auc']:.4f} | {diff:+.4f} | {lo:+.4f} .. {hi:+.4f} | "
           f"{d['val_lib']:.4f} vs `{d['val_best']}` {d['val_base']:.4f} | "
-          f"{d['ece']:.4f} ({d['ece_base']:.4f}) |" for d, diff, lo, hi in rows],
+          f"{d['ece']:.4f} ({d['ece_base']:.4f}) | {d['ece_floor']:.4f} |" for d, diff, lo, hi in rows],
         "",
         f"**Mean Δ AUC over the {len(rows)} sets: {point:+.4f}** (95% interval {mlo:+.4f} .. {mhi:+.4f}, "
         f"{reps} resamples). Sets significantly behind (interval entirely below zero): "
@@ -341,7 +347,10 @@ def silence_summary(sections: list[Section]) -> Section:
         "library's validation ROC-AUC is below the best baseline's there: "
         + (", ".join(d["title"] for d, *_ in rows if d["val_lib"] < d["val_base"]) or "none")
         + ". Sets with ECE above 0.05: " + (", ".join(f"{d['title']} ({d['ece']:.3f})" for d, *_ in rows
-                                                     if d["ece"] > 0.05) or "none") + ".",
+                                                     if d["ece"] > 0.05) or "none")
+        + ". Sets whose ECE noise floor is itself above 0.05 (a perfectly calibrated model would "
+        "usually miss 0.05 there): " + (", ".join(f"{d['title']} ({d['ece_floor']:.3f})" for d, *_ in rows
+                                                   if d["ece_floor"] > 0.05) or "none") + ".",
         "",
     )
     sec.headline.append({
@@ -753,55 +762,47 @@ def _cores() -> int:
 #: (the default since commit 78b507a) and after the rerun with 7-leaf silence trees (commit 1c827eb);
 #: the tables are regenerated on every run, this text is not.
 READING: list[str] = [
-    "**Reading it** (written after the first run produced these tables, revised after the reruns with "
-    "`calibration: auto` and with 7-leaf silence trees; rerun the script and check it still holds):",
+    "**Reading it** (hand-written on 2026-12-03 after the run that added the Gitter rooms and Slack "
+    "racket, at the commit named above; rerun the script and check it still holds):",
     "",
-    "- **Silence: the model beats the recency rule on both data sets**, with member-bootstrap "
-    "intervals above zero (the acceptance bar). It is not the best model everywhere. On CollegeMsg it is "
-    "ahead of every baseline on ROC-AUC and PR-AUC, but only just: the next is the RFM logistic "
-    "regression (log recency, frequency, spend, tenure), 0.002 behind on ROC-AUC with a bootstrap "
-    "interval well across zero, so the two are level there. On Stack Exchange RFM beats it on both "
-    "ROC-AUC and PR-AUC, a gap inside its bootstrap interval. On the validation cutoffs (measured "
-    "separately with the same split and the same 7-leaf spec, not part of this report) LightGBM was "
-    "ahead of RFM on CollegeMsg on both metrics (ROC-AUC 0.764 vs 0.752, PR-AUC 0.761 vs 0.741) and "
-    "level with it on Stack Exchange (ROC-AUC 0.816 vs 0.820, PR-AUC 0.925 vs 0.922), so the "
-    "validation fold gave no clear reason to choose RFM. Stack Exchange gives 1,594 training rows "
-    "from 361 members. `models/silence.yaml` now has 7 leaves (40 rows per leaf; commit 1c827eb, "
-    "chosen on simulator validation folds, not on these data); with the earlier 31 leaves the test "
-    "ROC-AUC / PR-AUC were 0.809 / 0.877 on CollegeMsg (0.016 ahead of RFM) and 0.747 / 0.804 on "
-    "Stack Exchange, so the smaller trees lose 0.014 on CollegeMsg and gain 0.010 on Stack Exchange, "
-    "both inside the bootstrap intervals. What it would take to beat RFM on a site this small: "
-    "stronger regularisation chosen on validation folds, or pooling several Stack Exchange sites; not "
-    "tried here, because these test cutoffs have now been seen and would no longer be an honest test "
-    "of the new choice.",
-    "- **Calibration is still the weak point on real data.** `calibration: auto` picks the sigmoid map "
-    "on both sets (its 5-fold cross-validated log-loss on the validation cutoffs is 0.05 to 0.06 below "
-    "isotonic's, and level with beta's, within 0.003). Against the first run's isotonic map (with 31 "
-    "leaves), fitted on the same few hundred validation rows, it cuts Stack Exchange's test log-loss "
-    "from 0.912 to 0.574 (the lowest of any model there) and its ECE from 0.102 to 0.069, better than "
-    "the recency rule's and BG/NBD's but not RFM's 0.049. On CollegeMsg the log-loss falls from 0.585 "
-    "to 0.517 (RFM's is 0.510) but the ECE is still 0.092, as it was with isotonic, worse than every "
-    "baseline's. (With 31 leaves and the sigmoid map the figures were log-loss 0.579 and ECE 0.080 on "
-    "Stack Exchange, 0.512 and 0.100 on CollegeMsg.) "
-    "What is left is drift: the label rate moves between the validation cutoffs, where the map is "
-    "fitted, and the test cutoffs (CollegeMsg follows the academic calendar; the Stack Exchange site "
-    "cools after its launch), and no map fitted on earlier cutoffs can see that. Refitting the "
-    "calibration on the latest labelled cutoffs before scoring would be the fix; it would not change "
-    "the ranking.",
+    "- **Silence: ahead of the best simple model on average, not on every set, and only on these test "
+    "folds.** Over the five sets the mean Δ ROC-AUC against the best baseline (the RFM logistic "
+    "regression on every set) is in the summary above, with a member-bootstrap interval. The model "
+    "now starts from a ridge logistic regression on the log-scaled member-level features "
+    "(`start: linear`), leaves the group-level features to the trees, and weights each member's "
+    "training rows equally (`weights: per_member`). Every one of these choices was made on rolling "
+    "development folds that end before the first test cutoff (`benchmarks/silence_dev_study.py`: 5 "
+    "sets × 4 origins, each with the report's own split sizes), never on these test cutoffs. On those "
+    "development folds the gain is much smaller than here: the mean Δ AUC against the best baseline "
+    "was +0.0001 for the linear start alone and +0.0052 with per-member weights, with appium at "
+    "−0.020 and gitter between −0.014 and +0.004. These test folds are small (84 to 486 rows; the Gitter "
+    "rooms have 15 and 12 negatives on their test folds), so one set alone is noise and the "
+    "test-fold mean should be read against the development figure. On validation the library is "
+    "behind RFM on the sets marked above, by less than 0.01 on folds of 67 to 161 rows.",
+    "- **Calibration.** ECE is at or above 0.05 on most sets. Two things stand behind it. The label "
+    "rate moves between the validation cutoffs, where the map is fitted, and the test cutoffs (each "
+    "section gives both rates), and no map fitted on earlier cutoffs can see that. And on folds this "
+    "small the ECE of even a perfectly calibrated model is near 0.05: the noise-floor column gives it "
+    "for each set. On the development folds the mean ECE was 0.073 (linear start on member-level "
+    "features; 0.084 with the group-level ones in the start) against a mean noise floor of 0.052; "
+    "without any calibration map it was 0.068, better on three sets and worse on CollegeMsg (0.100), "
+    "so the map stays.",
     "- **KOL on Stack Exchange: the ranker loses at the top of the list.** It learns the library's own "
-    "influence label (distinct members replying to someone), and on a Q&A site that label misses the main "
-    "act of leadership: answers are `answer` events, which neither the relationship features nor the "
-    "influence label count as a response (both read `reply`, `mention` and `reaction` only), and votes, "
-    "which make reputation, have no voter in the public dump and so cannot be events. Judged against "
-    "reputation gained after the cutoff, the carry-forward baselines (last period's influence, PageRank, "
-    "reply partners, message count) order the top ten better; the ranker separates later leaders from "
-    "everyone else better (higher AUC for accepted answers and badges): better in the tail, worse at the "
-    "head. Trained on reputation gain directly, it improves on NDCG@10 for reputation and accepted "
-    "answers and on both AUCs, but still does not top the best baseline on NDCG@10 for reputation. "
-    "There are only three test query groups (one site at three cutoffs), so "
-    "differences of a few hundredths are noise. What it would take: response types taken from the spec "
-    "(so a Q&A community counts an answer as answering the asker and an accepted answer as recognition), "
-    "and the site split into groups by tag, for many query groups per cutoff.",
+    "influence label, and votes, which make reputation, have no voter in the public dump and so "
+    "cannot be events. Judged against reputation gained after the cutoff, the carry-forward baselines "
+    "(last period's influence, PageRank, reply partners, message count) order the top ten better; the "
+    "ranker separates later leaders from everyone else better (higher AUC for accepted answers and "
+    "badges). There are only three test query groups (one site at three cutoffs), so differences of a "
+    "few hundredths are noise. Response types now come from one table by community kind "
+    "(`shequn_ml.schema.RESPONSES`): in a group whose `kind` is `qa`, an answer credits the answerer. "
+    "This report keeps the site a chat-kind group, because on the development cutoffs before these "
+    "test cutoffs the Q&A rules lowered the silence model's Δ AUC on cardano by 0.017 and left the "
+    "ranker behind reply partners (NDCG@10 against later reputation 0.718 vs 0.803 and 0.709 vs 0.715 "
+    "at two origins), while they made the reply-partners baseline itself the best judge of later "
+    "reputation. Also tried there and not kept: boosting the ranker from the baseline best on "
+    "validation (0.710 vs 0.746 without), and regression or Poisson objectives instead of lambdarank "
+    "(no consistent gain over three origins). What it would take: many query groups per cutoff (the "
+    "site split by tag), so the ranker has more than a dozen queries to learn from.",
     "- **IRC leaders are barely visible in one slice's behaviour.** Operators and Ubuntu Members hold a "
     "standing status; many sit idle in a given slice, and the reply graph covers only the annotated "
     "part of each slice. Every signal is well above chance (NDCG@10 about 0.12 against 0.04) and far from "
