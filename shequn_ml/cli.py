@@ -449,6 +449,18 @@ def _cmd_import(args: argparse.Namespace) -> int:
         options["mapping"] = args.mapping
         if args.sheet is not None:
             options["sheet"] = args.sheet
+    for option, name, only in (("--snapshot", "members", "wecom"), ("--chat", "chat", "telegram"),
+                               ("--self-id", "self_id", "wechat")):
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if fmt != only:
+            raise UsageError(f"{option} is for the {only} format only, not {fmt}")
+        if name == "members":
+            missing = [v for v in value if not Path(v).is_file()]
+            if missing:
+                raise UsageError(f"--snapshot {missing[0]} is not a file")
+        options[name] = value
     try:
         read = reader(fmt)
     except FormatUnavailableError as exc:
@@ -461,7 +473,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     result = read(args.input, **options)
     if key is not None:
         result = pseudonymise(result, key)
-    inputs = [args.input] + ([args.mapping] if args.mapping else [])
+    inputs = [args.input] + ([args.mapping] if args.mapping else []) + list(args.members or [])
     written = write_import(result, args.out, inputs=inputs)
     print(result.summary())
     if key is not None:
@@ -616,6 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", help="csv: the .xlsx workbook's sheet (default: the first)")
     p.add_argument("--group", metavar="GROUP_ID", help="the group id of every event (default: from "
                    "the export)")
+    p.add_argument("--snapshot", dest="members", action="append", metavar="FILE",
+                   help="wecom: a saved groupchat/get member snapshot (JSON); repeat for several")
+    p.add_argument("--chat", help="telegram: the chat (name or id) of an account export")
+    p.add_argument("--self-id", dest="self_id", metavar="ID",
+                   help="wechat: the member id of the exporting user (IsSender=1 rows)")
     p.add_argument("--pseudonymise-key-env", metavar="VAR", help="replace member ids by keyed hashes, "
                    "the key read from environment variable VAR (never from the command line)")
     p.set_defaults(func=_cmd_import)

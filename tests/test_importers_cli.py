@@ -232,3 +232,38 @@ def test_console_script_has_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"shequn-ml import: {bad}: line 6, field '<csv>': 9 fields, the header has 8"]
+
+
+# --------------------------------------------------------------------------- per-format options
+FIXTURES = Path(__file__).parent / "data" / "importers"
+
+
+def test_format_options_reach_their_importers(tmp_path, capsys):
+    wecom = FIXTURES / "wecom"
+    assert main(["import", "wecom", str(wecom / "chat.jsonl"), "--out", str(tmp_path / "w"),
+                 "--snapshot", str(wecom / "members.json"),
+                 "--snapshot", str(wecom / "members-later.json")]) == 0
+    # the snapshots give the joins, so the import has them
+    joins = read_events(tmp_path / "w" / "events.parquet")["event_type"].astype(str).eq("join").sum()
+    assert joins == 6
+    assert main(["import", "telegram", str(FIXTURES / "telegram" / "result-account.json"),
+                 "--out", str(tmp_path / "t"), "--chat", "跑步群"]) == 0
+    groups = read_events(tmp_path / "t" / "events.parquet")["group_id"].astype(str).unique()
+    assert len(groups) == 1
+    assert main(["import", "wechat", str(FIXTURES / "wechat" / "reading-club_utf8.csv"),
+                 "--out", str(tmp_path / "x"), "--self-id", "wxid_me"]) == 0
+    members = set(read_events(tmp_path / "x" / "events.parquet")["member_id"].astype(str))
+    assert "wxid_me" in members and "self" not in members
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("args, match", [
+    (["telegram", "--snapshot", "x.json"], "--snapshot is for the wecom format only, not telegram"),
+    (["wecom", "--chat", "跑步群"], "--chat is for the telegram format only, not wecom"),
+    (["wecom", "--snapshot", "no-such.json"], "--snapshot no-such.json is not a file"),
+])
+def test_format_options_are_refused_elsewhere(tmp_path, capsys, args, match):
+    fmt, *rest = args
+    src = {"telegram": FIXTURES / "telegram" / "result.json", "wecom": FIXTURES / "wecom" / "chat.jsonl"}[fmt]
+    assert main(["import", fmt, str(src), "--out", str(tmp_path / "o"), *rest]) == 2
+    assert match in _one_line_error(capsys)
