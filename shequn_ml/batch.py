@@ -178,9 +178,16 @@ def run_batch_scoring(
     say("load models")
     check_store(tracking_uri, create=False)
     found = None if all(t in given for t in TASKS) else \
-        resolve_model_names(community, tracking_uri=tracking_uri)
+        resolve_model_names(community, tracking_uri=tracking_uri, require_all=False)
     names = {**(found or DEFAULT_MODEL_NAMES), **given}
-    bundles = {task: load_bundle(names[task], tracking_uri=tracking_uri, alias=alias) for task in TASKS}
+    # a community trained without a task (no exits in its history: no churn model) is scored
+    # on the tasks it has, and says so
+    for task in TASKS:
+        if task not in names:
+            warnings.warn(f"no {task} model is registered for this community: the scores have no "
+                          f"{task} column (train one to add it)", DataWarning, stacklevel=2)
+    bundles = {task: load_bundle(names[task], tracking_uri=tracking_uri, alias=alias)
+               for task in TASKS if task in names}
     seconds["load_models"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if engine == "spark":

@@ -430,7 +430,8 @@ def _tag_registered(name: str, task: str, community: str) -> None:
 
 
 def resolve_model_names(community: str | None = None, *, tracking_uri: str | None = None,
-                        tasks: tuple[str, ...] = ("silence", "churn", "kol")) -> dict[str, str] | None:
+                        tasks: tuple[str, ...] = ("silence", "churn", "kol"),
+                        require_all: bool = True) -> dict[str, str] | None:
     """The registered model per task for a community, found by the tags ``train`` sets.
 
     With ``community=None`` the store must hold one community's models (then they
@@ -441,7 +442,8 @@ def resolve_model_names(community: str | None = None, *, tracking_uri: str | Non
     ------
     ModelUnavailableError
         When several communities' models are registered and none was chosen, or the
-        chosen community has no model for a task; the message lists what there is.
+        chosen community has no model for a task (with ``require_all=False``: for
+        any task; then the tasks it has are returned); the message lists what there is.
     """
     uri = _use_store(tracking_uri)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
@@ -464,11 +466,11 @@ def resolve_model_names(community: str | None = None, *, tracking_uri: str | Non
         community = next(iter(found))
     have = found.get(community, {})
     missing = [t for t in tasks if t not in have]
-    if missing:
+    if missing and (require_all or len(missing) == len(tasks)):
         known = ", ".join(map(repr, sorted(found))) or "none"
         raise ModelUnavailableError(f"no {'/'.join(missing)} model registered for community {community!r} in "
                                     f"{uri} (communities with models: {known}); train it first")
-    return {t: have[t] for t in tasks}
+    return {t: have[t] for t in tasks if t in have}
 
 
 def _tag_run(key: str, value: str) -> None:

@@ -320,21 +320,20 @@ def test_other_malformed_exports(tmp_path):
 # --------------------------------------------------------------------------- end to end
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning")
-def test_imports_train_and_score_end_to_end(tmp_path, monkeypatch):
+def test_imports_train_and_score_end_to_end(tmp_path, monkeypatch, capsys):
     """Slack export and a Gitter room -> write_import -> `shequn-ml train` -> scores for every member.
 
     The quickstart trains silence, churn and KOL; churn is left out here because neither
     import has a positive churn label after the warm-up (the Slack export's 3 leaves fall in
     its first week, the Gitter log has no leaves at all), and ``train`` refuses a fold
-    with one label. ``shequn-ml score`` loads all three tasks, so scoring goes through
-    :func:`shequn_ml.scoring.score_members`, which takes any subset.
+    with one label. ``shequn-ml score`` then scores the tasks the community has, and says
+    that churn is not scored.
     """
     import yaml
 
     from shequn_ml.cli import main
     from shequn_ml.importers.linelog import read_line_log
-    from shequn_ml.scoring import STATUSES, score_members
-    from shequn_ml.tracking import load_bundle, resolve_model_names
+    from shequn_ml.scoring import STATUSES
 
     gitter = _need(SHARED / "gitter" / "gitter_gitter.txt.gz")
     imports = {"slack": read_slack_export(_need(REAL)), "gitter": read_line_log(gitter)}
@@ -362,13 +361,15 @@ def test_imports_train_and_score_end_to_end(tmp_path, monkeypatch):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(spec))
         assert main(["train", str(tmp_path / f"{name}.yaml"), "--quiet"]) == 0
 
-        names = resolve_model_names(f"imported-{name}", tracking_uri=uri, tasks=("silence", "kol"))
-        bundles = {t: load_bundle(n, tracking_uri=uri) for t, n in names.items()}
         events = read_events(out / "events.parquet")
-        members = read_members(out / "members.parquet")
         cutoff = (events["ts"].max() - pd.Timedelta(days=1)).normalize()
-        table = score_members(events, cutoff, bundles, members=members,
-                              groups=read_groups(out / "groups.parquet")).table
+        capsys.readouterr()
+        assert main(["score", "--events", str(out / "events.parquet"), "--members",
+                     str(out / "members.parquet"), "--groups", str(out / "groups.parquet"),
+                     "--cutoff", f"{cutoff:%Y-%m-%d}", "--out", str(tmp_path / f"{name}-scores.parquet"),
+                     "--tracking-uri", uri, "--community", f"imported-{name}", "--quiet"]) == 0
+        assert "no churn model is registered for this community" in capsys.readouterr().err
+        table = pd.read_parquet(tmp_path / f"{name}-scores.parquet")
 
         # expected roster, counted here: every (group, member) with an event before the cutoff
         # or a members row; present = their latest event before the cutoff is not an exit
