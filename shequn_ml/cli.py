@@ -675,6 +675,8 @@ def _data_warnings_on_one_line(command: str):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shequn-ml`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # before the library loads: --help and --version stay quick
     from shequn_ml.features.spec import SpecError
     from shequn_ml.importers._core import ImportFormatError
     from shequn_ml.outputs import OutputPathError
@@ -683,8 +685,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shequn_ml.split import DataError
     from shequn_ml.validation import EventValidationError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         with _data_warnings_on_one_line(args.command):
             return int(args.func(args))
