@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from shequn_ml.scoring import TASKS, ScoreResult, manifest_info, manifest_path, score_members, write_scores
+from shequn_ml.scoring import (
+    TASKS,
+    ScoreResult,
+    join_nicknames,
+    manifest_info,
+    manifest_path,
+    score_members,
+    write_scores,
+)
 
 STAGES = ("read", "load models", "roster", "features", "score silence", "score churn", "score kol",
           "assemble", "write", "log")
@@ -100,6 +108,7 @@ def run_batch_scoring(
     log_run: bool = True,
     progress: Callable[[str], None] | None = None,
     groups_per_call: int = 64,
+    nicknames: str | None = None,
 ) -> BatchResult:
     """Score every member at ``cutoff`` with the registered models and write one table.
 
@@ -152,8 +161,11 @@ def run_batch_scoring(
 
     check_groups_per_call(groups_per_call)
     outputs = output_paths(out, csv=csv)
-    inputs = {"events": events, "members": members, "groups": groups}
+    inputs = {"events": events, "members": members, "groups": groups, "nicknames": nicknames}
     check_outputs(outputs, inputs)
+    if nicknames is not None and engine == "spark":
+        raise ValueError("nicknames are not joined by the Spark engine yet: join nicknames.parquet to "
+                         "the scores by group_id and member_id, or use the pandas engine")
     recover_output_set(outputs[-1], outputs[:-1])  # finish or clean up a run that was killed
 
     def say(stage: str) -> None:
@@ -202,6 +214,8 @@ def run_batch_scoring(
         seconds["score_and_write"] = time.perf_counter() - clock
     else:
         result = score_members(ev, cutoff, bundles, members=mt, groups=gt, progress=say)
+        if nicknames is not None:
+            result.table = join_nicknames(result.table, _read_nicknames(nicknames), cutoff)
         seconds["score"] = time.perf_counter() - clock
         clock = time.perf_counter()
         say("write")
@@ -226,6 +240,26 @@ def run_batch_scoring(
                 f"MLflow failed: {type(exc).__name__}: {first}") from exc
         fault_point("stage:logged")
     return BatchResult(result, written, run_id, seconds, notes)
+
+
+def _read_nicknames(path: str) -> pd.DataFrame:  # noqa: F821 - pandas is imported lazily
+    """The importer's nickname table (Parquet or CSV), or a one-line error naming the file."""
+    import pandas as pd
+
+    from shequn_ml.split import DataError
+
+    p = Path(path)
+    try:
+        table = pd.read_csv(p, encoding="utf-8-sig") if p.suffix.lower() == ".csv" else pd.read_parquet(p)
+    except FileNotFoundError:
+        raise DataError(f"nicknames file {path} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same message
+        raise DataError(f"nicknames file {path} cannot be read: {type(exc).__name__}: {exc}") from None
+    missing = [c for c in ("member_id", "group_id", "nickname", "first_seen") if c not in table.columns]
+    if missing:
+        raise DataError(f"nicknames file {path}: no column {missing[0]!r} (expected member_id, group_id, "
+                         "nickname, first_seen, as shequn-ml import writes nicknames.parquet)")
+    return table
 
 
 __all__ = ["DEFAULT_MODEL_NAMES", "STAGES", "BatchResult", "LoggingFailedError", "output_paths",

@@ -369,6 +369,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.groups_per_call < 1:
         raise UsageError(f"--groups-per-call must be 1 or more, got {args.groups_per_call}")
     tz = _tz(args)
+    if args.nicknames and args.engine == "spark":
+        raise UsageError("--nicknames is not supported by the Spark engine yet: join nicknames.parquet "
+                         "to the scores by group_id and member_id, or use --engine pandas")
     if tz and args.engine == "spark":
         raise UsageError("--tz is not supported by the Spark engine yet: give timestamps with their zone "
                          "(ISO 8601 with an offset), or use --engine pandas")
@@ -393,7 +396,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
                                  engine=args.engine, csv=args.csv or args.csv_bom,
                                  csv_bom=args.csv_bom, tz=tz, tracking_uri=args.tracking_uri,
                                  log_run=not args.no_log, progress=stage,
-                                 groups_per_call=args.groups_per_call)
+                                 groups_per_call=args.groups_per_call, nicknames=args.nicknames)
     finally:
         if bar is not None:
             bar.n = bar.total
@@ -588,6 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", required=True, help="events file (CSV or Parquet)")
     p.add_argument("--members", help="members table")
     p.add_argument("--groups", help="groups table")
+    p.add_argument("--nicknames", help="display names to join back (nicknames.parquet from "
+                   "shequn-ml import): each member's name as of the cutoff, column nickname")
     p.add_argument("--cutoff", required=True, help="scoring date: features read events before it")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--csv", action="store_true", help="also write the table as CSV beside --out")

@@ -495,6 +495,41 @@ def finish(out: pd.DataFrame, bundles: Mapping[str, ModelBundle], seconds: dict[
     return ScoreResult(out, counts, seconds, versions)
 
 
+def join_nicknames(table: pd.DataFrame, nicknames: pd.DataFrame, cutoff: object) -> pd.DataFrame:
+    """The scores with each member's display name as of the cutoff (column ``nickname``).
+
+    ``nicknames`` is the display table an importer writes (``nicknames.parquet``:
+    ``member_id``, ``group_id``, ``nickname``, ``first_seen``, ``last_seen``). The
+    name shown is the one the member carried last before the cutoff in that group
+    (a name first seen after the cutoff is not shown); empty when none is known.
+    Rows and their order are unchanged.
+
+    >>> t = pd.DataFrame({"group_id": ["g", "g"], "member_id": ["a", "b"], "status": ["scored"] * 2})
+    >>> n = pd.DataFrame({"member_id": ["a", "a"], "group_id": ["g", "g"], "nickname": ["阿明", "明哥"],
+    ...                   "first_seen": pd.to_datetime(["2024-01-01", "2024-03-01"], utc=True),
+    ...                   "last_seen": pd.to_datetime(["2024-02-01", "2024-03-05"], utc=True)})
+    >>> join_nicknames(t, n, "2024-02-15")["nickname"].tolist()
+    ['阿明', None]
+    """
+    missing = [c for c in ("member_id", "group_id", "nickname", "first_seen") if c not in nicknames.columns]
+    if missing:
+        raise ValueError(f"the nickname table has no column {missing[0]!r}: expected member_id, group_id, "
+                         "nickname, first_seen (as shequn-ml import writes nicknames.parquet)")
+    c = pd.Timestamp(cutoff)
+    c = c.tz_localize("UTC") if c.tzinfo is None else c.tz_convert("UTC")
+    seen = pd.to_datetime(nicknames["first_seen"], utc=True)
+    known = nicknames.loc[seen < c, ["group_id", "member_id", "nickname"]].assign(_t=seen[seen < c])
+    latest = (known.astype({"group_id": str, "member_id": str})
+              .sort_values("_t", kind="stable").drop_duplicates(KEY, keep="last").drop(columns="_t"))
+    keys = table[KEY].astype(str)
+    names = keys.merge(latest, on=KEY, how="left", validate="many_to_one")["nickname"]
+    out = table.copy()
+    at = list(out.columns).index("member_id") + 1
+    shown = [v if isinstance(v, str) else None for v in names.tolist()]
+    out.insert(at, "nickname", pd.Series(shown, index=out.index, dtype=object))
+    return out
+
+
 def manifest_path(out: str | os.PathLike[str]) -> Path:
     """The manifest beside a score table: ``scores.parquet`` -> ``scores.manifest.json``."""
     return Path(out).with_suffix(".manifest.json")

@@ -130,3 +130,27 @@ def test_a_process_killed_mid_write_leaves_the_old_file(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9
     assert not fresh.exists()  # no half-written file under the real name
+
+
+def test_nicknames_are_joined_as_of_the_cutoff(first_run, tmp_path, capsys):
+    uri, _ = first_run
+    scores = pd.read_parquet(first_run[1])
+    a, b = scores.loc[scores["status"] == "scored", ["group_id", "member_id"]].astype(str).head(2).to_numpy()
+    nick = pd.DataFrame({
+        "member_id": [a[1], a[1], b[1]], "group_id": [a[0], a[0], b[0]],
+        "nickname": ["阿明", "明哥", "小红"],
+        "first_seen": pd.to_datetime(["2024-01-01", "2024-07-01", "2024-06-25"], utc=True),  # after t
+        "last_seen": pd.to_datetime(["2024-06-01", "2024-07-02", "2024-06-26"], utc=True)})
+    nick.to_parquet(tmp_path / "nicknames.parquet")
+    out = tmp_path / "named.parquet"
+    assert _score(uri, out, "--nicknames", str(tmp_path / "nicknames.parquet"), "--no-log") == 0
+    named = pd.read_parquet(out)
+    assert list(named.columns[:3]) == ["group_id", "member_id", "nickname"]
+    by_key = {(g, m): n for g, m, n in named[["group_id", "member_id", "nickname"]].astype(object)
+              .itertuples(index=False)}
+    assert by_key[(a[0], a[1])] == "阿明"      # the name of then, not the later rename
+    assert pd.isna(by_key[(b[0], b[1])])       # first seen after the cutoff: not shown
+    assert len(named) == len(scores)
+    nick.drop(columns="nickname").to_parquet(tmp_path / "bad.parquet")
+    assert _score(uri, tmp_path / "x.parquet", "--nicknames", str(tmp_path / "bad.parquet"), "--no-log") == 2
+    assert "no column 'nickname'" in capsys.readouterr().err
