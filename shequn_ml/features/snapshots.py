@@ -172,12 +172,15 @@ class EventHistory:
         its actor; where ``credits_actor`` the actor is the one responded to (an
         answer in a Q&A group) and the target the responder, else the reverse.
         """
+        ok = (t >= 0) & (t != m)
+        if not self.qa_group.any():  # chat groups only (the usual case): one lookup
+            is_resp = ok & self.type_lookup(schema.RESPONSES["chat"])[e]
+            return is_resp, np.zeros(len(e), bool)
         qa = self.qa_group[np.maximum(g, 0)] & (g >= 0)
         chat_types = self.type_lookup(schema.RESPONSES["chat"])[e]
         qa_rules = schema.RESPONSES["qa"]
         qa_types = self.type_lookup(qa_rules)[e]
         actor_credit = self.type_lookup([k for k, v in qa_rules.items() if v == "actor"])[e]
-        ok = (t >= 0) & (t != m)
         is_resp = ok & np.where(qa, qa_types, chat_types)
         return is_resp, is_resp & qa & actor_credit
 
