@@ -67,7 +67,26 @@ VARIANTS: dict[str, Callable[[ModelSpec], ModelSpec]] = {
                                                                              recency_half_life_days=365)}),
     "per_member_C0.03": lambda s: params(start_C=0.03)(s).model_copy(
         update={"weights": WeightSpec(per_member=True)}),
+    "btyd_start": params(start="linear_btyd"),
+    "prev_rate": lambda s: s,
 }
+#: Variants with the group's silence rate of the last fully observed label window as a feature.
+PREV_RATE = {"prev_rate"}
+
+
+def with_prev_rate(feats: pd.DataFrame, labels: pd.DataFrame, horizon: float) -> pd.DataFrame:
+    """Add the share of the cutoff t - h population that stayed silent over [t - h, t).
+
+    Known at t (the window closed at t), so it is point in time; a cutoff without
+    one h earlier gets NaN.
+    """
+    rate = labels.groupby(["group_id", "cutoff"], observed=True)["silence"].mean().rename("prev_rate")
+    rate = rate.reset_index()
+    rate["cutoff"] = rate["cutoff"] + pd.Timedelta(days=horizon)
+    out = feats.merge(rate, on=["group_id", "cutoff"], how="left")
+    out["prev_rate"] = np.log(out["prev_rate"].clip(0.01, 0.99) / (1 - out["prev_rate"].clip(0.01, 0.99)))
+    out.index = feats.index
+    return out
 #: Variants that train on the latest cutoffs only (days of training cutoffs kept).
 RECENT_TRAIN: dict[str, float] = {"train_365d": 365, "train_180d": 180}
 for _name in RECENT_TRAIN:
@@ -121,6 +140,7 @@ def run(argv: list[str] | None = None) -> int:
     ap.add_argument("--step", type=int, default=2, help="cutoffs between origins")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--sets", default="college,cardano,gitter,appium,racket")
+    ap.add_argument("--csv", default="/tmp/silence_dev_study.csv", help="where the per-fold rows go")
     args = ap.parse_args(argv)
     names = args.variants.split(",")
     sets = args.sets.split(",")
@@ -145,6 +165,8 @@ def run(argv: list[str] | None = None) -> int:
                     keep = [c for c in split.train
                             if c >= max(split.train) - pd.Timedelta(days=RECENT_TRAIN[name])]
                     sp = TimeSplit(keep, split.validation, split.test, split.horizon_days, split.dropped)
+                if name in PREV_RATE:
+                    f = with_prev_rate(feats, labels, horizon)
                 if name in DROP_FAMILIES:
                     f = feats.drop(columns=[c for c in feature_columns(feats)
                                             if family_of(c) in DROP_FAMILIES[name]])
@@ -179,7 +201,7 @@ def run(argv: list[str] | None = None) -> int:
                              "n_test": len(res.test_frame)})
         print(f"{title}: {len(dev)} pre-test cutoffs, {time.perf_counter() - t:.0f} s", flush=True)
     df = pd.DataFrame(rows)
-    df.to_csv("/tmp/silence_dev_study.csv", index=False)
+    df.to_csv(args.csv, index=False)
     by_set = df.groupby(["variant", "set"])[["d_test", "d_val", "ece", "trees"]].mean().unstack("set")
     overall = df.groupby("variant")[["d_test", "d_val", "ece", "ece_val", "ece_floor"]].mean()
     overall["min_set_d_test"] = df.groupby(["variant", "set"])["d_test"].mean().groupby("variant").min()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import log_loss
 from sklearn.pipeline import make_pipeline
 
 from shequn_ml.metrics import classification_metrics, expected_calibration_error
@@ -381,3 +382,44 @@ def test_committed_silence_spec_weights_members_equally():
 
     spec = load_model_spec(Path(__file__).resolve().parents[1] / "models" / "silence.yaml")
     assert spec.weights.per_member and spec.weights.recency_half_life_days is None
+
+
+def _bgnbd_rows(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Members drawn from BG/NBD, as the engagement columns, labelled silent over 28 days."""
+    from shequn_ml.models.btyd import simulate_bgnbd
+
+    rng = np.random.default_rng(seed)
+    s = simulate_bgnbd(rng.uniform(20, 300, n), r=0.6, alpha=4.0, a=0.8, b=2.5, t_future=28,
+                       random_state=seed)
+    X = pd.DataFrame({"days_since_first_speak": s["T"], "active_days_total": s["frequency"] + 1.0,
+                      "days_since_speak": s["T"] - s["recency"], "noise": rng.normal(size=n)})
+    return X, (s["future"] == 0).to_numpy(dtype=int)
+
+
+def test_btyd_start_reads_bgnbd_signals_and_its_shap_values_add_up():
+    from shequn_ml.explain import shap_values
+    from shequn_ml.models._classifier import BTYD_INPUTS
+
+    X, y = _bgnbd_rows(6000, 1)
+    tr, va, te = slice(0, 3000), slice(3000, 4500), slice(4500, None)
+    btyd = SilenceModel(start="linear_btyd", n_estimators=60).fit(X[tr], y[tr], X_val=X[va], y_val=y[va])
+    plain = SilenceModel(start="linear", n_estimators=60).fit(X[tr], y[tr], X_val=X[va], y_val=y[va])
+    assert btyd.start_.btyd_ is not None and btyd.start_.n_signals_ == 2
+    # the start alone: BG/NBD's own quantities describe these members better than log-scaled columns
+    loss = lambda m: log_loss(y[te], 1 / (1 + np.exp(-m.start_.decision_function(X[te]))))  # noqa: E731
+    assert loss(btyd) < loss(plain)
+    ex = shap_values(btyd, X[te][:300])
+    np.testing.assert_allclose(ex.values.sum(axis=1) + ex.expected_value,
+                               btyd.decision_function(X[te][:300]), atol=1e-6)
+    lin, base = btyd.linear_contributions(X[te][:300])
+    np.testing.assert_allclose(lin.sum(axis=1) + base, btyd.start_.decision_function(X[te][:300]),
+                               atol=1e-9)
+    assert set(lin.columns[np.abs(lin).sum() > 0]) <= set(BTYD_INPUTS) | {"noise"}
+
+
+def test_btyd_start_without_its_columns_is_the_linear_start(data):
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    a = SilenceModel(start="linear_btyd", n_estimators=30).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    b = SilenceModel(start="linear", n_estimators=30).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    assert a.start_.btyd_ is None
+    np.testing.assert_allclose(a.predict_proba(Xte), b.predict_proba(Xte))

@@ -153,8 +153,8 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"The 'calibration' parameter of {name} must be one of "
                              f"{', '.join(repr(c) for c in CALIBRATIONS)} or None. "
                              f"Got {self.calibration!r} instead.")
-        if self.start not in (None, "linear"):
-            raise ValueError(f"The 'start' parameter of {name} must be 'linear' or None. "
+        if self.start not in (None, "linear", "linear_btyd"):
+            raise ValueError(f"The 'start' parameter of {name} must be 'linear', 'linear_btyd' or None. "
                              f"Got {self.start!r} instead.")
         if not (isinstance(self.start_C, (int, float)) and self.start_C > 0):
             raise ValueError(f"The 'start_C' parameter of {name} must be a float > 0. "
@@ -182,8 +182,9 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             y_val = check_binary(y_val, len(X_val), where=f"{name}.fit (validation)")
         candidates = self._leaf_candidates(has_val)
         self.start_ = None
-        if self.start == "linear":
-            self.start_ = LinearStart(C=self.start_C).fit(X, y, sample_weight=weight)
+        if self.start in ("linear", "linear_btyd"):
+            self.start_ = LinearStart(C=self.start_C, btyd=self.start == "linear_btyd").fit(
+                X, y, sample_weight=weight)
         self.num_leaves_search_ = {}
         best_auc = None
         for leaves in candidates:  # ascending: a tie (or NaN) keeps the smaller trees
@@ -361,9 +362,11 @@ class LinearStart:
     True
     """
 
-    def __init__(self, C: float = 0.1, skip_families: tuple[str, ...] = ("group_context",)) -> None:
+    def __init__(self, C: float = 0.1, skip_families: tuple[str, ...] = ("group_context",),
+                 btyd: bool = False) -> None:
         self.C = C
         self.skip_families = skip_families
+        self.btyd = btyd
 
     def _transform(self, X: pd.DataFrame) -> np.ndarray:
         A = X[self.columns_].to_numpy(dtype=float, na_value=np.nan)
@@ -388,27 +391,146 @@ class LinearStart:
         self.logged_, self.mean_, self.scale_ = logged[keep], mean[keep], scale[keep]
         self.coef_ = np.zeros(len(self.columns_))
         self.intercept_ = float(_logit(np.array([np.average(y, weights=sample_weight)]))[0])
-        if self.columns_ and np.unique(y).size == 2:
+        self.btyd_ = None
+        if self.btyd and all(c in X.columns for c in BTYD_INPUTS) and np.unique(y).size == 2:
+            try:
+                self.btyd_ = _BtydSignals().fit(X)
+            except ConvergenceWarning:  # BG/NBD did not converge even with its largest penalty
+                self.btyd_ = None
+        design = self._design(X)
+        self.n_signals_ = design.shape[1] - len(self.columns_)
+        self.coef_ = np.zeros(design.shape[1])
+        if design.shape[1] and np.unique(y).size == 2:
             lr = LogisticRegression(C=self.C, max_iter=2000)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                lr.fit(self._transform(X), y, sample_weight=sample_weight)
+                lr.fit(design, y, sample_weight=sample_weight)
             self.coef_, self.intercept_ = lr.coef_[0].copy(), float(lr.intercept_[0])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
 
+    def _design(self, X: pd.DataFrame) -> np.ndarray:
+        """The standardised columns, then the standardised BG/NBD signals (if any)."""
+        parts = [self._transform(X)] if self.columns_ else [np.empty((len(X), 0))]
+        if self.btyd_ is not None:
+            parts.append(self.btyd_.transform(X))
+        return np.hstack(parts)
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of the start for each row."""
-        if not self.columns_:
+        design = self._design(X)
+        if not design.shape[1]:
             return np.full(len(X), self.intercept_)
-        return self._transform(X) @ self.coef_ + self.intercept_
+        return design @ self.coef_ + self.intercept_
 
     def contributions(self, X: pd.DataFrame) -> tuple[pd.DataFrame, float]:
-        """Per-feature parts of the log-odds (zero for unused columns) and the base (intercept)."""
+        """Per-feature parts of the log-odds (zero for unused columns) and the base value.
+
+        A column's part is ``coef * z``. The BG/NBD signals are functions of three
+        columns (:data:`BTYD_INPUTS`); their part is split among those three by their
+        exact Shapley values against the training means (8 evaluations per row), so
+        the parts still add up to the log-odds and the base value is the intercept
+        plus the signals' part at the training means.
+        """
         values = pd.DataFrame(0.0, index=X.index, columns=list(self.feature_names_in_))
-        if self.columns_:
-            values[self.columns_] = self._transform(X) * self.coef_
-        return values, self.intercept_
+        k = len(self.columns_)
+        if k:
+            values[self.columns_] = self._transform(X) * self.coef_[:k]
+        base = self.intercept_
+        if self.btyd_ is not None:
+            phi, at_mean = self.btyd_.shapley(X, self.coef_[k:])
+            values[list(BTYD_INPUTS)] += phi
+            base += at_mean
+        return values, base
+
+
+#: the engagement columns BG/NBD's (frequency, recency, T) are computed from
+BTYD_INPUTS = ("days_since_first_speak", "active_days_total", "days_since_speak")
+#: days ahead of the expected-speaking-days signal (the silence horizons used are 14-30 days;
+#: the log of the expectation shifts by about a constant between them, which the intercept absorbs)
+BTYD_AHEAD_DAYS = 28.0
+
+
+class _BtydSignals:
+    """BG/NBD fitted on the training rows, and the two signals the linear start reads.
+
+    The signals are the log-odds that the member has dropped out and the log of the
+    expected speaking days in the next :data:`BTYD_AHEAD_DAYS` days (given the
+    member's own frequency, recency and age), each standardised on the training rows.
+    Missing inputs, and the reference point of the Shapley split, are the training
+    medians (active days rounded to a whole number, as BG/NBD needs).
+    """
+
+    def fit(self, X: pd.DataFrame) -> _BtydSignals:
+        from shequn_ml.models.baselines import fit_bgnbd
+
+        raw = self._inputs(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column
+            reference = np.nanmedian(raw, axis=0)
+        reference = np.where(np.isnan(reference), 0.0, reference)
+        reference[1] = np.round(reference[1])  # active days: a whole number
+        self.reference_ = reference
+        self.model_, _ = fit_bgnbd(*self._summary(self._filled(raw)))
+        s = self._signals(self._filled(raw))
+        self.mean_, self.scale_ = s.mean(axis=0), s.std(axis=0)
+        self.scale_ = np.where(self.scale_ > 1e-12, self.scale_, 1.0)
+        return self
+
+    @staticmethod
+    def _inputs(X: pd.DataFrame) -> np.ndarray:
+        return X[list(BTYD_INPUTS)].to_numpy(dtype=float, na_value=np.nan)
+
+    def _filled(self, raw: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(raw), self.reference_, raw)
+
+    @staticmethod
+    def _summary(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from shequn_ml.models.baselines import BGNBDBaseline
+
+        frame = pd.DataFrame(raw, columns=list(BTYD_INPUTS))
+        return BGNBDBaseline.summary(frame)
+
+    def _signals(self, raw: np.ndarray) -> np.ndarray:
+        from shequn_ml.models.btyd import _log_odds_dead
+
+        x, r, T = self._summary(raw)
+        p = self.model_.params_
+        with np.errstate(all="ignore"):
+            dead = np.where(x > 0, _log_odds_dead(p["r"], p["alpha"], p["a"], p["b"], x, r, T), -20.0)
+            expected = self.model_.conditional_expected_number_of_purchases_up_to_time(
+                BTYD_AHEAD_DAYS, x, r, T)
+        dead = np.clip(np.nan_to_num(dead, nan=0.0, posinf=20.0, neginf=-20.0), -20.0, 20.0)
+        expected = np.log1p(np.clip(np.nan_to_num(np.asarray(expected, dtype=float)), 0.0, None))
+        return np.column_stack([dead, expected])
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        return (self._signals(self._filled(self._inputs(X))) - self.mean_) / self.scale_
+
+    def shapley(self, X: pd.DataFrame, coef: np.ndarray) -> tuple[np.ndarray, float]:
+        """Shapley values of ``coef @ signals`` over the three inputs, and its value at the reference."""
+        raw = self._filled(self._inputs(X))
+        n = len(BTYD_INPUTS)
+
+        def value(mask: int) -> np.ndarray:
+            mixed = raw.copy()
+            for i in range(n):
+                if not mask >> i & 1:
+                    mixed[:, i] = self.reference_[i]
+            return ((self._signals(mixed) - self.mean_) / self.scale_) @ coef
+
+        v = {mask: value(mask) for mask in range(1 << n)}
+        phi = np.zeros((len(raw), n))
+        from math import factorial
+        for i in range(n):
+            for mask in range(1 << n):
+                if mask >> i & 1:
+                    continue
+                size = bin(mask).count("1")
+                w = factorial(size) * factorial(n - size - 1) / factorial(n)
+                phi[:, i] += w * (v[mask | 1 << i] - v[mask])
+        at_reference = ((self._signals(self.reference_[None, :]) - self.mean_) / self.scale_) @ coef
+        return phi, float(at_reference[0])
 
 
 def _family(column: str) -> str | None:

@@ -163,33 +163,41 @@ class BGNBDBaseline(_ScoreThenCalibrate):
         return x, np.clip(recency, 0, T), T
 
     def _fit_score(self, X: pd.DataFrame, y: np.ndarray) -> None:
-        from shequn_ml.models.btyd import BGNBD
-
         if self.score not in ("p_alive", "p_no_purchase"):
             raise ValueError(f"The 'score' parameter of BGNBDBaseline must be 'p_alive' or "
                              f"'p_no_purchase'. Got {self.score!r} instead.")
         x, r, T = self.summary(X)
-        if len(x) > self.max_fit_rows:
-            pick = np.random.default_rng(0).choice(len(x), self.max_fit_rows, replace=False)
-            x, r, T = x[pick], r[pick], T[pick]
-        # The BG/NBD likelihood is nearly flat along a/b when few members drop out; a tiny
-        # ridge penalty pins the fit. If the optimiser still does not converge, the penalty
-        # grows 100-fold (recorded in penalizer_coef_), up to 1e-2.
-        coef = self.penalizer_coef
-        while True:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", ConvergenceWarning)
-                try:
-                    self.model_ = BGNBD(penalizer_coef=coef).fit(x, r, T)
-                    break
-                except ConvergenceWarning:
-                    if coef >= 1e-2:
-                        raise
-                    coef = max(coef * 100, 1e-6)
-        self.penalizer_coef_ = coef
+        self.model_, self.penalizer_coef_ = fit_bgnbd(x, r, T, penalizer_coef=self.penalizer_coef,
+                                                      max_fit_rows=self.max_fit_rows)
 
     def _score(self, X: pd.DataFrame) -> np.ndarray:
         x, r, T = self.summary(X)
         if self.score == "p_alive":
             return 1.0 - self.model_.p_alive(x, r, T)
         return self.model_.p_no_purchase(self.horizon_days, x, r, T)
+
+
+def fit_bgnbd(x: np.ndarray, r: np.ndarray, T: np.ndarray, *, penalizer_coef: float = 1e-6,
+              max_fit_rows: int = 50_000) -> tuple[object, float]:
+    """Fit BG/NBD on (frequency, recency, T) rows; (fitted model, ridge penalty used).
+
+    At most ``max_fit_rows`` rows (sampled with a fixed seed) are used. The BG/NBD
+    likelihood is nearly flat along a/b when few members drop out; a tiny ridge
+    penalty pins the fit. If the optimiser still does not converge, the penalty
+    grows 100-fold, up to 1e-2.
+    """
+    from shequn_ml.models.btyd import BGNBD
+
+    if len(x) > max_fit_rows:
+        pick = np.random.default_rng(0).choice(len(x), max_fit_rows, replace=False)
+        x, r, T = x[pick], r[pick], T[pick]
+    coef = penalizer_coef
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            try:
+                return BGNBD(penalizer_coef=coef).fit(x, r, T), coef
+            except ConvergenceWarning:
+                if coef >= 1e-2:
+                    raise
+                coef = max(coef * 100, 1e-6)

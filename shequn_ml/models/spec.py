@@ -53,7 +53,9 @@ class LightGBMParams(BaseModel):
     calibration: Literal["auto", "sigmoid", "beta", "isotonic"] | None = "auto"
     #: "linear": boost the trees from a ridge logistic regression on the log-scaled
     #: features (shequn_ml.models._classifier.LinearStart)
-    start: Literal["linear"] | None = None
+    #: "linear_btyd": the same, with BG/NBD's P(dropped out) and expected speaking days as two
+    #: more columns of the start (fitted on the training rows)
+    start: Literal["linear", "linear_btyd"] | None = None
     start_C: PositiveFloat = 0.1
     random_state: int = 0
     n_jobs: PositiveInt = 2
