@@ -151,3 +151,44 @@ def test_model_spec_file_loads_and_builds(tmp_path):
         load_kol_spec(bad)
     with pytest.raises(ValueError, match="increasing shares in \\(0, 1\\)"):
         KolModelSpec(label={"grade_quantiles": [0.9, 0.5]})
+
+
+def test_tie_break_orders_only_members_the_trees_score_equally():
+    X, y, sizes = synthetic(60, 3)
+    cut = int(sizes[:40].sum())
+    fit = dict(group=sizes[:40], X_val=X[cut:], y_val=y[cut:], group_val=sizes[40:])
+    plain = KolRanker(n_estimators=3, min_child_samples=20, n_jobs=1).fit(X[:cut], y[:cut], **fit)
+    broken = KolRanker(n_estimators=3, min_child_samples=20, n_jobs=1,
+                       tie_break="partners_in").fit(X[:cut], y[:cut], **fit)
+    raw, score = plain.predict(X), broken.predict(X)
+    np.testing.assert_array_equal(broken.decision_function(X), raw)  # SHAP explains the trees
+    assert np.abs(score - raw).max() < 1e-7
+    tied = raw == raw[np.argmax(raw)]
+    assert tied.sum() > 1  # three small trees: many equal scores
+    order = np.argsort(-score[tied], kind="stable")
+    assert np.all(np.diff(X["partners_in"].to_numpy()[tied][order]) <= 0)
+    # scores the trees tell apart keep their order
+    lo, hi = raw < np.median(raw), raw > np.median(raw)
+    assert score[hi].min() > score[lo].max()
+
+
+def test_tie_break_candidates_are_chosen_on_validation():
+    X, y, sizes = synthetic(60, 4)
+    X = X.assign(anti=-X["partners_in"])
+    cut = int(sizes[:40].sum())
+    m = KolRanker(n_estimators=3, min_child_samples=20, n_jobs=1, tie_break=["anti", "partners_in"]).fit(
+        X[:cut], y[:cut], group=sizes[:40], X_val=X[cut:], y_val=y[cut:], group_val=sizes[40:])
+    assert set(m.tie_break_search_) == {"anti", "partners_in"}
+    assert m.tie_break_ == "partners_in"
+    assert m.tie_break_search_["partners_in"] > m.tie_break_search_["anti"]
+
+
+@pytest.mark.parametrize("tie_break, val, match", [
+    ("reputation", True, r"'tie_break' parameter of KolRanker must name feature columns; \['reputation'\]"),
+    (["noise", "partners_in"], False, "lists candidates to choose between on the validation fold")])
+def test_tie_break_is_checked(tie_break, val, match):
+    X, y, sizes = synthetic(20, 5)
+    cut = int(sizes[:15].sum())
+    kw = dict(X_val=X[cut:], y_val=y[cut:], group_val=sizes[15:]) if val else {}
+    with pytest.raises(ValueError, match=match):
+        KolRanker(n_estimators=3, n_jobs=1, tie_break=tie_break).fit(X[:cut], y[:cut], group=sizes[:15], **kw)
