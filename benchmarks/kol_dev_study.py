@@ -27,8 +27,15 @@ sys.path.insert(0, str(HERE.parent))
 import real_data_report as rdr  # noqa: E402
 
 from shequn_ml.datasets import load_stackexchange  # noqa: E402
-from shequn_ml.influence import grade_within, top_share_within  # noqa: E402
-from shequn_ml.ranking import BASELINES, evaluate_kol, ranking_metrics  # noqa: E402
+from shequn_ml.features import feature_columns  # noqa: E402
+from shequn_ml.features.snapshots import EventHistory  # noqa: E402
+from shequn_ml.influence import (  # noqa: E402
+    grade_within,
+    influence_labels,  # noqa: E402
+    top_share_within,
+)
+from shequn_ml.models import query_sizes  # noqa: E402
+from shequn_ml.ranking import BASELINES, evaluate_kol, kol_features, ranking_metrics  # noqa: E402
 from shequn_ml.split import time_split  # noqa: E402
 
 DAY = pd.Timedelta(days=1)
@@ -47,6 +54,46 @@ VARIANTS = {
     "no_early_stop_100": {"early_stopping_rounds": None, "n_estimators": 100},
     "lr0.01": {"learning_rate": 0.01},
 }
+
+
+#: Variants that train on cutoffs every this many days between the first and last training cutoff.
+DENSE = {"dense_2d": 2.0, "dense_1d": 1.0}
+VARIANTS.update({name: {} for name in DENSE})
+
+
+class _Eval:
+    """What the study reads from an evaluation: the test rows with scores, and the model."""
+
+    def __init__(self, scores: pd.DataFrame, model: object) -> None:
+        self.scores, self.model = scores, model
+
+
+def dense_evaluation(data: object, cut: list, h: float, spec: object, step_days: float,
+                     n_val: int, n_test: int) -> _Eval:
+    """``evaluate_kol``'s fit with extra training cutoffs every ``step_days`` (validation, test as before)."""
+    split = time_split(cut, h, n_validation=n_val, n_test=n_test)
+    first, last = min(split.train), max(split.train)
+    n = int((last - first) / (step_days * DAY))
+    train = sorted({first + i * step_days * DAY for i in range(n + 1)} | set(split.train))
+    used = train + split.validation + split.test
+    hist = EventHistory(data.events, members=data.members, groups=data.groups)
+    lab = spec.label
+    feats = rdr.quiet(kol_features, data.events, used, h, members=data.members, groups=data.groups,
+                      invitee_weight=lab.invitee_weight, organise_weight=lab.organise_weight, history=hist)
+    labels = influence_labels(hist, used, h, label=lab.label, invitee_weight=lab.invitee_weight,
+                              organise_weight=lab.organise_weight, grade_quantiles=lab.grade_quantiles)
+    cols = feature_columns(feats)
+    key = ["group_id", "member_id", "cutoff"]
+    rows = labels[key + ["relevance", "top_decile"]].merge(feats, on=key, validate="one_to_one")
+    fold = np.where(rows["cutoff"].isin(split.test), "test",
+                    np.where(rows["cutoff"].isin(split.validation), "validation", "train"))
+    parts = {f: query_sizes(rows.loc[fold == f]) for f in ("train", "validation", "test")}
+    (tr, trs), (va, vas), (te, _) = parts["train"], parts["validation"], parts["test"]
+    model = spec.build().fit(tr[cols], tr["relevance"], group=trs, X_val=va[cols], y_val=va["relevance"],
+                             group_val=vas)
+    te = te.copy()
+    te["lightgbm_ranker"] = model.predict(te[cols])
+    return _Eval(te, model)
 
 
 def judged(table: pd.DataFrame, lead: object, horizon: float) -> pd.DataFrame:
@@ -84,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.variants.split(","):
             s = spec.model_copy(update={"params": spec.params.model_copy(update=VARIANTS[name])})
             try:
-                ev = rdr.quiet(evaluate_kol, data.events, cut, h, members=data.members, groups=data.groups,
-                               model_spec=s, n_validation=n_val, n_test=n_test)
+                if name in DENSE:
+                    ev = dense_evaluation(data, cut, h, s, DENSE[name], n_val, n_test)
+                else:
+                        ev = rdr.quiet(evaluate_kol, data.events, cut, h, members=data.members,
+                                   groups=data.groups, model_spec=s, n_validation=n_val, n_test=n_test)
             except ValueError as exc:
                 print(f"origin {k}: {exc}")
                 break

@@ -69,6 +69,8 @@ VARIANTS: dict[str, Callable[[ModelSpec], ModelSpec]] = {
         update={"weights": WeightSpec(per_member=True)}),
     "btyd_start": params(start="linear_btyd"),
     "prev_rate": lambda s: s,
+    "start_linear_or_rfm": params(start=["linear", "rfm"]),
+    "start_any": params(start=["linear", "rfm", "linear_btyd"]),
 }
 #: Variants with the group's silence rate of the last fully observed label window as a feature.
 PREV_RATE = {"prev_rate"}

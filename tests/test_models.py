@@ -423,3 +423,31 @@ def test_btyd_start_without_its_columns_is_the_linear_start(data):
     b = SilenceModel(start="linear", n_estimators=30).fit(Xtr, ytr, X_val=Xva, y_val=yva)
     assert a.start_.btyd_ is None
     np.testing.assert_allclose(a.predict_proba(Xte), b.predict_proba(Xte))
+
+
+def test_start_candidates_are_chosen_on_validation_auc(data):
+    Xtr, ytr, Xva, yva, Xte, _ = data
+    m = SilenceModel(start=["rfm", "linear"], n_estimators=40).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    assert set(m.start_search_) == {"rfm", "linear"}
+    best = max(m.start_search_, key=lambda k: m.start_search_[k]["validation_roc_auc"])
+    assert m.start_chosen_ == best
+    # the chosen candidate is the model: refitting with it alone gives the same scores
+    alone = SilenceModel(start=best, n_estimators=40).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    np.testing.assert_allclose(m.predict_proba(Xte), alone.predict_proba(Xte))
+    rfm = SilenceModel(start="rfm", n_estimators=40).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+    assert "noise" not in rfm.start_.columns_ and "days_since_speak" in rfm.start_.columns_
+
+
+@pytest.mark.parametrize("start, match", [
+    (["linear", "spline"], r"'start' parameter of SilenceModel must be one of None, 'linear'"),
+    ([], r"or a non-empty list of them")])
+def test_start_candidates_are_checked(data, start, match):
+    Xtr, ytr, Xva, yva, _, _ = data
+    with pytest.raises(ValueError, match=match):
+        SilenceModel(start=start).fit(Xtr, ytr, X_val=Xva, y_val=yva)
+
+
+def test_start_candidates_need_a_validation_fold(data):
+    Xtr, ytr, _, _, _, _ = data
+    with pytest.raises(ValueError, match="lists candidates to choose between on the validation fold"):
+        SilenceModel(start=["linear", "rfm"]).fit(Xtr, ytr)

@@ -103,7 +103,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
         class_weight: str | None = "balanced",
         early_stopping_rounds: int | None = 50,
         calibration: str | None = "auto",
-        start: str | None = None,
+        start: str | list[str | None] | None = None,
         start_C: float = 0.1,
         random_state: int = 0,
         n_jobs: int = 2,
@@ -153,9 +153,7 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"The 'calibration' parameter of {name} must be one of "
                              f"{', '.join(repr(c) for c in CALIBRATIONS)} or None. "
                              f"Got {self.calibration!r} instead.")
-        if self.start not in (None, "linear", "linear_btyd"):
-            raise ValueError(f"The 'start' parameter of {name} must be 'linear', 'linear_btyd' or None. "
-                             f"Got {self.start!r} instead.")
+        starts = self._start_candidates()
         if not (isinstance(self.start_C, (int, float)) and self.start_C > 0):
             raise ValueError(f"The 'start_C' parameter of {name} must be a float > 0. "
                              f"Got {self.start_C!r} instead.")
@@ -181,22 +179,32 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
                                 expected_columns=list(X.columns))
             y_val = check_binary(y_val, len(X_val), where=f"{name}.fit (validation)")
         candidates = self._leaf_candidates(has_val)
-        self.start_ = None
-        if self.start in ("linear", "linear_btyd"):
-            self.start_ = LinearStart(C=self.start_C, btyd=self.start == "linear_btyd").fit(
-                X, y, sample_weight=weight)
-        self.num_leaves_search_ = {}
-        best_auc = None
-        for leaves in candidates:  # ascending: a tie (or NaN) keeps the smaller trees
-            booster, n_trees = self._fit_trees(X, y, X_val if has_val else None,
-                                               y_val if has_val else None, leaves)
-            auc = float("nan")
-            if len(candidates) > 1:
-                auc = _roc_auc(y_val, self._raw_with(booster, n_trees, X_val))
-                self.num_leaves_search_[leaves] = {"validation_roc_auc": auc, "trees": n_trees}
-            if best_auc is None or auc > best_auc:
-                best_auc = auc
-                self.booster_model_, self.best_iteration_, self.num_leaves_ = booster, n_trees, leaves
+        if len(starts) > 1 and not has_val:
+            raise ValueError(f"{name}.fit: start={list(self.start)} lists candidates to choose between "
+                             "on the validation fold; pass X_val and y_val, or give one value.")
+        self.start_search_ = {}
+        best_auc, chosen = None, None
+        for start in starts:  # in the order given: a tie keeps the earlier one
+            self.start_ = self._build_start(start, X, y, weight)
+            search, best_here = {}, None
+            for leaves in candidates:  # ascending: a tie (or NaN) keeps the smaller trees
+                booster, n_trees = self._fit_trees(X, y, X_val if has_val else None,
+                                                   y_val if has_val else None, leaves)
+                auc = float("nan")
+                if len(candidates) > 1 or len(starts) > 1:
+                    auc = _roc_auc(y_val, self._raw_with(booster, n_trees, X_val))
+                if len(candidates) > 1:
+                    search[leaves] = {"validation_roc_auc": auc, "trees": n_trees}
+                if best_here is None or auc > best_here[0]:
+                    best_here = (auc, booster, n_trees, leaves)
+            if len(starts) > 1:
+                self.start_search_[str(start)] = {"validation_roc_auc": best_here[0], "trees": best_here[2],
+                                                  "num_leaves": best_here[3]}
+            if best_auc is None or best_here[0] > best_auc:
+                best_auc = best_here[0]
+                chosen = (start, self.start_, search, *best_here[1:])
+        (self.start_chosen_, self.start_, self.num_leaves_search_, self.booster_model_,
+         self.best_iteration_, self.num_leaves_) = chosen
         self.calibrated_ = bool(has_val and self.calibration)
         self.calibrator_ = None
         self.calibration_method_ = None
@@ -212,6 +220,28 @@ class _RiskModel(ClassifierMixin, BaseEstimator):
             self.calibrator_ = fit_calibrator(method, raw, y_val)
         del self._weight
         return self
+
+    def _start_candidates(self) -> list[str | None]:
+        name = type(self).__name__
+        given = self.start
+        values = list(given) if isinstance(given, (list, tuple)) else [given]
+        if not values or any(v not in STARTS for v in values):
+            raise ValueError(f"The 'start' parameter of {name} must be one of "
+                             f"{', '.join(repr(v) for v in STARTS)}, or a non-empty list of them. "
+                             f"Got {given!r} instead.")
+        return values
+
+    def _build_start(self, start: str | None, X: pd.DataFrame, y: np.ndarray,
+                     weight: np.ndarray | None) -> LinearStart | None:
+        if start is None:
+            return None
+        columns = None
+        if start == "rfm":
+            from shequn_ml.models.baselines import RFM_COLUMNS
+
+            columns = tuple(c for c in RFM_COLUMNS if c in X.columns)
+        return LinearStart(C=self.start_C, btyd=start == "linear_btyd", columns=columns).fit(
+            X, y, sample_weight=weight)
 
     def _leaf_candidates(self, has_val: bool) -> list[int]:
         name = type(self).__name__
@@ -363,10 +393,11 @@ class LinearStart:
     """
 
     def __init__(self, C: float = 0.1, skip_families: tuple[str, ...] = ("group_context",),
-                 btyd: bool = False) -> None:
+                 btyd: bool = False, columns: tuple[str, ...] | None = None) -> None:
         self.C = C
         self.skip_families = skip_families
         self.btyd = btyd
+        self.columns = columns
 
     def _transform(self, X: pd.DataFrame) -> np.ndarray:
         A = X[self.columns_].to_numpy(dtype=float, na_value=np.nan)
@@ -376,7 +407,8 @@ class LinearStart:
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> LinearStart:
         cols = [c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype)
-                and _family(c) not in self.skip_families]
+                and _family(c) not in self.skip_families
+                and (self.columns is None or c in self.columns)]
         A = X[cols].to_numpy(dtype=float, na_value=np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
@@ -554,6 +586,8 @@ def _roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score)) if np.unique(y).size == 2 else float("nan")
 
 
+#: what the trees may be boosted from (see the module docstring)
+STARTS = (None, "linear", "linear_btyd", "rfm")
 #: calibration maps, in the order "auto" prefers on a tie (fewest parameters first)
 CALIBRATIONS = ("auto", "sigmoid", "beta", "isotonic")
 _EPS = 1e-6
@@ -765,7 +799,7 @@ class ChurnModel(_RiskModel):
         class_weight: str | None = "balanced",
         early_stopping_rounds: int | None = 50,
         calibration: str | None = "auto",
-        start: str | None = None,
+        start: str | list[str | None] | None = None,
         start_C: float = 0.1,
         random_state: int = 0,
         n_jobs: int = 2,

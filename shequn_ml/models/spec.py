@@ -55,7 +55,10 @@ class LightGBMParams(BaseModel):
     #: features (shequn_ml.models._classifier.LinearStart)
     #: "linear_btyd": the same, with BG/NBD's P(dropped out) and expected speaking days as two
     #: more columns of the start (fitted on the training rows)
-    start: Literal["linear", "linear_btyd"] | None = None
+    #: "rfm": the start on the RFM baseline's columns only; a list: candidates, the highest
+    #: validation ROC-AUC kept
+    start: Literal["linear", "linear_btyd", "rfm"] | None | list[
+        Literal["linear", "linear_btyd", "rfm"] | None] = None
     start_C: PositiveFloat = 0.1
     random_state: int = 0
     n_jobs: PositiveInt = 2
