@@ -13,7 +13,10 @@ Silence (沉默)
     who will leave, and an operator wants both. By default only members who spoke
     in the ``active_window_days`` before t are labelled ("active members going
     quiet"); ``population="all"`` labels every present member, including lurkers
-    who were silent already.
+    who were silent already; ``population="silent"`` labels only those already
+    silent (no speaking event in the look-back, still in the group): for them
+    ``1 - silence`` is re-activation (they speak again in the window), what the
+    operator's re-activation score predicts.
 
 Churn (流失)
     1 when the member leaves (退群) or is removed in the window, or when a paid
@@ -48,7 +51,8 @@ from shequn_ml import schema
 from shequn_ml.features.snapshots import DAY_NS, EventHistory, Snapshot, as_cutoffs
 
 KEY = ["group_id", "member_id", "cutoff"]
-Population = Literal["active", "all"]
+Population = Literal["active", "all", "silent"]
+POPULATIONS = ("active", "all", "silent")
 
 
 def _window(history: EventHistory, snap: Snapshot, horizon_days: float) -> tuple[slice, np.ndarray]:
@@ -88,9 +92,10 @@ def silence_labels(
         Required cutoffs t.
     horizon_days : float
         Window length h in days.
-    population : {"active", "all"}, default "active"
+    population : {"active", "all", "silent"}, default "active"
         "active" labels only members who spoke in the ``active_window_days``
-        before t; "all" labels every member present at t.
+        before t; "all" labels every member present at t; "silent" only those
+        present who did not speak in it (re-activation is ``1 - silence``).
     active_window_days : float, default 30
         Look-back that defines "active" (read from before t, like a feature).
     members, groups : DataFrame, optional
@@ -101,8 +106,9 @@ def silence_labels(
     DataFrame
         ``group_id``, ``member_id``, ``cutoff``, ``silence`` (0/1 int8).
     """
-    if population not in ("active", "all"):
-        raise ValueError(f"population must be 'active' or 'all', got {population!r}")
+    if population not in POPULATIONS:
+        raise ValueError(f"population must be one of {', '.join(map(repr, POPULATIONS))}, "
+                         f"got {population!r}")
     history = _check_history(events, members, groups)
     speaking = history.codes_of(schema.SPEAKING_EVENT_TYPES)
     parts = []
@@ -123,7 +129,8 @@ def _in_population(snap: Snapshot, population: Population, active_window_days: f
     """Rows of the snapshot's population that the silence label is defined for."""
     if population == "all":
         return np.ones(snap.n, bool)
-    return snap.count(snap.mask(schema.SPEAKING_EVENT_TYPES, active_window_days)) > 0
+    active = snap.count(snap.mask(schema.SPEAKING_EVENT_TYPES, active_window_days)) > 0
+    return ~active if population == "silent" else active
 
 
 def silence_population(
@@ -156,8 +163,9 @@ def silence_population(
     >>> silence_population(ev, "2024-01-10")[["member_id", "in_population"]].values.tolist()
     [['a', True], ['b', False]]
     """
-    if population not in ("active", "all"):
-        raise ValueError(f"population must be 'active' or 'all', got {population!r}")
+    if population not in POPULATIONS:
+        raise ValueError(f"population must be one of {', '.join(map(repr, POPULATIONS))}, "
+                         f"got {population!r}")
     history = _check_history(events, members, groups)
     parts = []
     for c in as_cutoffs(cutoffs):

@@ -39,7 +39,12 @@ def test_silence_window_is_half_open_and_population_is_explicit():
     assert len(everyone) == 5
     narrow = silence_labels(ev(rows), cut, horizon_days=15, active_window_days=3)
     assert set(labels_of(narrow, "silence")) == {"edge", "late"}  # spoke on days 8 and 9 only
-    with pytest.raises(ValueError, match="population must be 'active' or 'all'"):
+    # the already silent: everyone present the narrow look-back leaves out; "quiet" speaks again
+    silent = silence_labels(ev(rows), cut, horizon_days=15, active_window_days=3, population="silent")
+    assert labels_of(silent, "silence") == {"talker": 0, "quiet": 1, "lurker": 1}
+    assert set(silent["member_id"].astype(str)) | set(narrow["member_id"].astype(str)) == \
+        set(everyone["member_id"].astype(str))
+    with pytest.raises(ValueError, match="population must be one of 'active', 'all', 'silent'"):
         silence_labels(ev(rows), cut, 15, population="some")
     with pytest.raises(ValueError, match="horizon_days must be a positive"):
         silence_labels(ev(rows), cut, 0)

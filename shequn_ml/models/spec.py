@@ -27,7 +27,7 @@ class LabelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     horizon_days: PositiveFloat = 14
-    population: Literal["active", "all"] = "active"
+    population: Literal["active", "all", "silent"] = "active"
     active_window_days: PositiveFloat = 30
     grace_days: float = Field(7, ge=0)
 
