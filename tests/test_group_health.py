@@ -295,6 +295,11 @@ def test_score_groups_gives_every_known_group_a_row_with_a_status(sample, evalua
     late = score_groups(model, history, "2024-06-01")
     assert sorted(late.loc[late["status"] == "scored", "group_id"]) == \
         sorted(pop.loc[pop["in_population"], "group_id"])
+    # without a model: the same rows and stages, the scored ones stated instead
+    bare = score_groups(None, history, "2024-06-01")
+    assert (bare["status"] == "no_group_health_model").sum() == (late["status"] == "scored").sum()
+    assert bare["group_risk"].isna().all() and (bare["note"] != "").all()
+    pd.testing.assert_series_equal(bare["lifecycle_stage"], late["lifecycle_stage"])
 
 
 def test_a_silent_group_is_listed_not_scored(evaluation):

@@ -17,6 +17,7 @@ from shequn_ml.group_health._reasons import STAGE_EN, STAGE_ZH, group_reasons
 SCORED = "scored"
 NO_SPEAKING = "no_speaking_in_window"
 NOT_CREATED = "not_created_by_cutoff"
+NO_MODEL = "no_group_health_model"
 SCORE_COLUMNS = ["group_id", "cutoff", "status", "note", "group_risk", "lifecycle_stage",
                  "lifecycle_stage_zh", "lifecycle_stage_en", "activity_trend", "speakers_recent",
                  "members_present", *[f"group_reason_{i}_{lang}" for i in (1, 2, 3) for lang in ("en", "zh")]]
@@ -44,15 +45,19 @@ def score_groups(
     * ``"no_speaking_in_window"``: the group exists but nobody spoke in the window (it is
       silent already; stage and counts are still given);
     * ``"not_created_by_cutoff"``: the groups table lists it with a ``created_at`` at or
-      after the cutoff (and it has no event before it).
+      after the cutoff (and it has no event before it);
+    * ``"no_group_health_model"``: ``model`` is None (the community has no registered
+      group-health model): the group would be scored, and its stage, trend and counts
+      are given without a risk.
 
     Known groups are those of the groups table and those with an event before the cutoff;
     a group first seen in events after the cutoff is not listed.
 
     Parameters
     ----------
-    model : GroupHealthModel
-        Fitted on :func:`~shequn_ml.group_health.group_features` columns.
+    model : GroupHealthModel or None
+        Fitted on :func:`~shequn_ml.group_health.group_features` columns; None gives
+        the table without risks or reasons.
     events : DataFrame or EventHistory
         Normalised events (the history may run past the cutoff: nothing after it is read).
     cutoff : timestamp
@@ -96,7 +101,7 @@ def score_groups(
     history = as_history(events, members, groups)
     t = to_cutoff(cutoff)
     cols = list(getattr(model, "feature_names_in_", []))
-    if not cols:
+    if model is not None and not cols:
         raise ValueError("score_groups needs a fitted GroupHealthModel (it has no feature_names_in_)")
     f = group_features(history, t, spec=spec)
     missing = [c for c in cols if c not in f.columns]
@@ -122,7 +127,10 @@ def score_groups(
         out[f"group_reason_{i}_en"] = ""
         out[f"group_reason_{i}_zh"] = ""
     rows = np.flatnonzero(spoke)
-    if len(rows):
+    if model is None:
+        out.loc[out.index[rows], "status"] = NO_MODEL
+        out.loc[out.index[rows], "note"] = "no group-health model: risk and reasons not scored"
+    elif len(rows):
         X = f.iloc[rows][cols]
         out.loc[out.index[rows], "group_risk"] = model.predict_proba(X)[:, 1]
         reasons = group_reasons(shap_values(model, X), f.iloc[rows], k=3)
