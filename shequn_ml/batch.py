@@ -9,8 +9,9 @@ that nothing is written unless everything before it worked:
    model, alias or store is a one-line :class:`~shequn_ml.tracking.ModelUnavailableError`);
 3. build features at the cutoff, score and explain (:func:`shequn_ml.scoring.score_members`
    on the pandas engine, :func:`shequn_ml.spark.score_members_spark` on Spark);
-4. write the output set (the table, its CSV on request, a manifest written last)
-   so that its files appear together or not at all
+4. write the output set (the table, the contact list per group, their CSVs and
+   an Excel workbook on request, a manifest written last) so that its files
+   appear together or not at all
    (:func:`shequn_ml.outputs.write_output_set`); an output path that resolves to
    an input is refused before anything is read;
 5. log the run to MLflow: counts, timings, model versions, input and output
@@ -38,9 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from shequn_ml.contacts import TierPolicy
+from shequn_ml.explain import Lang
 from shequn_ml.scoring import (
     TASKS,
     ScoreResult,
+    contacts_path,
     join_nicknames,
     manifest_info,
     manifest_path,
@@ -69,10 +73,21 @@ class BatchResult:
     data_warnings: list[str] = field(default_factory=list)
 
 
-def output_paths(out: str | Path, *, csv: bool = False) -> list[Path]:
-    """The files one scoring run writes: the table, its CSV on request, the manifest last."""
+def output_paths(out: str | Path, *, csv: bool = False, contacts: bool = True,
+                 xlsx: bool = False) -> list[Path]:
+    """The files one scoring run writes, in the order written, the manifest last.
+
+    ``scores.parquet``, ``scores.csv`` (``csv``), ``scores.contacts.parquet`` and
+    ``scores.contacts.csv`` (``contacts``, with ``csv``), ``scores.xlsx`` (``xlsx``),
+    ``scores.manifest.json``.
+    """
     dest = Path(out)
-    return [dest] + ([dest.with_suffix(".csv")] if csv else []) + [manifest_path(dest)]
+    files = [dest] + ([dest.with_suffix(".csv")] if csv else [])
+    if contacts:
+        files += [contacts_path(dest)] + ([contacts_path(dest, ".csv")] if csv else [])
+    if xlsx:
+        files.append(dest.with_suffix(".xlsx"))
+    return files + [manifest_path(dest)]
 
 
 def _read_with_warnings(read: Callable[[], object], sink: list[str]) -> object:
@@ -109,6 +124,12 @@ def run_batch_scoring(
     progress: Callable[[str], None] | None = None,
     groups_per_call: int = 64,
     nicknames: str | None = None,
+    lang: Lang = "both",
+    previous: str | None = None,
+    tiers: TierPolicy | None = None,
+    contacts_per_group: int = 10,
+    group_reasons: bool = False,
+    xlsx: bool = False,
 ) -> BatchResult:
     """Score every member at ``cutoff`` with the registered models and write one table.
 
@@ -131,9 +152,9 @@ def run_batch_scoring(
         :data:`DEFAULT_MODEL_NAMES`.
     engine : {"pandas", "spark"}, default "pandas"
     csv : bool, default False
-        Also write CSV.
+        Also write CSV (the scores and the contact list).
     csv_bom : bool, default False
-        Start the CSV with a UTF-8 byte-order mark (for Excel).
+        Start every CSV with a UTF-8 byte-order mark (for Excel).
     tz : str, optional
         Time zone of timestamps written without one (pandas engine only).
     tracking_uri : str, optional
@@ -145,6 +166,21 @@ def run_batch_scoring(
     groups_per_call : int, default 64
         Spark engine only: whole groups one Python call prepares
         (see :func:`shequn_ml.spark.score_members_spark`).
+    nicknames : str, optional
+        The importer's nickname table: display names joined to the scores and contacts
+        (pandas engine only).
+    lang : {"en", "zh", "both"}, default "both"
+        Reason (and action) columns of one language, or both.
+    previous : str, optional
+        Last night's scores file: tiers move against its tiers with hysteresis.
+    tiers : TierPolicy, optional
+        Tier thresholds and margin (default ``TierPolicy()``).
+    contacts_per_group : int, default 10
+        Entries per group of the contact list (``<out stem>.contacts.parquet``); 0: none.
+    group_reasons : bool, default False
+        Let group-level features be member reasons (pandas engine only).
+    xlsx : bool, default False
+        Also write ``<out stem>.xlsx`` with the sheets scores and contacts.
 
     Returns
     -------
@@ -160,12 +196,22 @@ def run_batch_scoring(
     from shequn_ml.spark import check_groups_per_call  # pyspark itself is imported lazily there
 
     check_groups_per_call(groups_per_call)
-    outputs = output_paths(out, csv=csv)
-    inputs = {"events": events, "members": members, "groups": groups, "nicknames": nicknames}
+    from shequn_ml.explain import langs_of
+
+    langs_of(lang)
+    n_contacts = contacts_per_group
+    if isinstance(n_contacts, bool) or not isinstance(n_contacts, int) or n_contacts < 0:
+        raise ValueError(f"contacts_per_group must be an integer >= 0, got {contacts_per_group!r}")
+    outputs = output_paths(out, csv=csv, contacts=contacts_per_group > 0, xlsx=xlsx)
+    inputs = {"events": events, "members": members, "groups": groups, "nicknames": nicknames,
+              "previous": previous}
     check_outputs(outputs, inputs)
     if nicknames is not None and engine == "spark":
         raise ValueError("nicknames are not joined by the Spark engine yet: join nicknames.parquet to "
                          "the scores by group_id and member_id, or use the pandas engine")
+    if group_reasons and engine == "spark":
+        raise ValueError("group-level member reasons are not available on the Spark engine yet: use the "
+                         "pandas engine, or read the group signals")
     recover_output_set(outputs[-1], outputs[:-1])  # finish or clean up a run that was killed
 
     def say(stage: str) -> None:
@@ -185,6 +231,12 @@ def run_batch_scoring(
     gt = _read_with_warnings(lambda: read_groups(groups, tz=tz), notes) if groups else None
     for text in notes:
         warnings.warn(text, DataWarning, stacklevel=2)
+    prev = None
+    if previous is not None:  # a wrong file is refused here, before any model is loaded
+        from shequn_ml.contacts import previous_tiers
+        from shequn_ml.features.snapshots import to_cutoff
+
+        prev = previous_tiers(previous, to_cutoff(cutoff), tiers)
     seconds["read"] = time.perf_counter() - clock
     clock = time.perf_counter()
     say("load models")
@@ -209,19 +261,25 @@ def run_batch_scoring(
         # collected through the driver's JVM, which would not hold a million members' rows
         result = score_members_spark(events, cutoff, bundles, members=members, groups=groups,
                                      out=out, csv=csv, csv_bom=csv_bom, progress=say,
-                                     groups_per_call=groups_per_call)
+                                     groups_per_call=groups_per_call, lang=lang, previous=prev,
+                                     tiers=tiers, contacts_per_group=contacts_per_group, xlsx=xlsx)
         written = outputs
         seconds["score_and_write"] = time.perf_counter() - clock
     else:
-        result = score_members(ev, cutoff, bundles, members=mt, groups=gt, progress=say)
+        result = score_members(ev, cutoff, bundles, members=mt, groups=gt, progress=say, lang=lang,
+                               previous=prev, tiers=tiers, contacts_per_group=contacts_per_group,
+                               group_level=group_reasons)
         if nicknames is not None:
-            result.table = join_nicknames(result.table, _read_nicknames(nicknames), cutoff)
+            names = _read_nicknames(nicknames)
+            result.table = join_nicknames(result.table, names, cutoff)
+            if result.contacts is not None:
+                result.contacts = join_nicknames(result.contacts, names, cutoff)
         seconds["score"] = time.perf_counter() - clock
         clock = time.perf_counter()
         say("write")
         try:
             written = write_scores(result.table, out, csv=csv, csv_bom=csv_bom,
-                                   info=manifest_info(result, cutoff))
+                                   info=manifest_info(result, cutoff), contacts=result.contacts, xlsx=xlsx)
         except OSError as exc:  # full disk, quota, permissions: nothing was put in place
             raise OutputPathError(f"could not write {out}: {exc.strerror or exc}; the previous "
                                   "output (if any) is untouched") from exc

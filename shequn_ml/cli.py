@@ -375,6 +375,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if tz and args.engine == "spark":
         raise UsageError("--tz is not supported by the Spark engine yet: give timestamps with their zone "
                          "(ISO 8601 with an offset), or use --engine pandas")
+    if args.group_reasons and args.engine == "spark":
+        raise UsageError("--group-reasons is not supported by the Spark engine yet: use --engine pandas")
+    _at_least(args.contacts_per_group, 0, "--contacts-per-group", "0: no contact list")
     _date(args.cutoff, "--cutoff")
     started = time.perf_counter()
     bar = None
@@ -396,7 +399,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
                                  engine=args.engine, csv=args.csv or args.csv_bom,
                                  csv_bom=args.csv_bom, tz=tz, tracking_uri=args.tracking_uri,
                                  log_run=not args.no_log, progress=stage,
-                                 groups_per_call=args.groups_per_call, nicknames=args.nicknames)
+                                 groups_per_call=args.groups_per_call, nicknames=args.nicknames,
+                                 lang=args.lang, previous=args.previous,
+                                 contacts_per_group=args.contacts_per_group,
+                                 group_reasons=args.group_reasons, xlsx=args.xlsx)
     finally:
         if bar is not None:
             bar.n = bar.total
@@ -407,6 +413,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
                       if k.startswith("status.") and k != "status.scored" and c[k])
           + f") at {args.cutoff} -> {', '.join(map(str, done.written))} "
           f"({time.perf_counter() - started:.1f} s)")
+    tiers = [f"{t} 高/中/低 {c[f'{t}_tier.high']:,}/{c[f'{t}_tier.medium']:,}/{c[f'{t}_tier.low']:,}"
+             + (f" ({done.result.tier_changes[f'{t}_tier']:.1%} changed since --previous)"
+                if f"{t}_tier" in done.result.tier_changes else "")
+             for t in ("silence", "churn") if f"{t}_tier.high" in c]
+    if tiers:
+        print("tiers: " + "; ".join(tiers))
+    if done.result.contacts is not None:
+        print(f"contact list: {len(done.result.contacts):,} members in "
+              f"{done.result.contacts['group_id'].nunique():,} groups")
     print("models: " + ", ".join(f"{t} {v}" for t, v in done.result.versions.items())
           + (f"; logged as run {done.run_id}" if done.run_id else ""))
     return EXIT_OK
@@ -483,6 +498,39 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"member ids pseudonymised with the key in ${args.pseudonymise_key_env}")
     names = ", ".join([*OUTPUT_FILES, REPORT_FILE])
     print(f"-> {written['events'].parent}: {names} ({time.perf_counter() - started:.1f} s)")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from shequn_ml.outputs import check_outputs
+    from shequn_ml.report import ReportInputError, build_report, read_report_table, write_report
+
+    cutoff = _date(args.cutoff, "--cutoff") if args.cutoff else None
+    tables = {"scores": args.scores, "groups_table": args.groups_table, "contacts": args.contacts,
+              "roles": args.roles}
+    options = {"scores": "--scores", "groups_table": "--groups-table", "contacts": "--contacts",
+               "roles": "--roles"}
+    check_outputs([args.out], {"events": args.events, "members": args.members, "groups": args.groups,
+                               **{options[k]: v for k, v in tables.items()}})
+    if not args.out.lower().endswith((".html", ".htm")):
+        raise UsageError(f"--out {args.out}: the report is an HTML page; name a .html file")
+    read: dict[str, pd.DataFrame | None] = {}
+    for kind, path in tables.items():
+        try:
+            read[kind] = read_report_table(path, kind) if path else None
+        except ReportInputError as exc:
+            raise UsageError(f"{options[kind]} {exc}") from None
+    started = time.perf_counter()
+    events, members, groups = _read_inputs(args)
+    try:
+        html = build_report(events, members, groups, read["scores"], groups_table=read["groups_table"],
+                            contacts=read["contacts"], roles=read["roles"], cutoff=cutoff,
+                            **({"title": args.title} if args.title else {}))
+    except ReportInputError as exc:
+        raise UsageError(str(exc)) from None
+    out = write_report(html, args.out)
+    size = len(html.encode("utf-8")) / 1e6
+    print(f"report -> {out} ({size:.1f} MB, {time.perf_counter() - started:.1f} s)")
     return EXIT_OK
 
 
@@ -585,8 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="the batch job: score every member at a cutoff, with reasons",
                        description="Load the registered silence, churn and KOL models (alias "
                        "'champion' by default), build features at the cutoff, score and explain every "
-                       "member, and write one table atomically (Parquet; CSV on request). Every member "
-                       "in the inputs comes out once, with scores or a stated reason. The run is "
+                       "member, put each risk in a tier 高/中/低, and write the table and a contact "
+                       "list per group as one atomic set (Parquet; CSV and Excel on request). Every "
+                       "member in the inputs comes out once, with scores or a stated reason. The run is "
                        "logged to MLflow.")
     p.add_argument("--events", required=True, help="events file (CSV or Parquet)")
     p.add_argument("--members", help="members table")
@@ -614,6 +663,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--silence-model", help="registered silence model (overrides the community's)")
     p.add_argument("--churn-model", help="registered churn model (overrides the community's)")
     p.add_argument("--kol-model", help="registered KOL model (overrides the community's)")
+    p.add_argument("--lang", choices=["en", "zh", "both"], default="both",
+                   help="reason and action columns in English (_en), Chinese (_zh) or both (default)")
+    p.add_argument("--previous", metavar="PREV_SCORES", help="last night's scores (.parquet or .csv of an "
+                   "earlier cutoff): tiers 高/中/低 move against its tiers only on a real change")
+    p.add_argument("--contacts-per-group", type=int, default=10, metavar="N",
+                   help="members per group on the contact list, written beside --out as "
+                   "<stem>.contacts.parquet (default 10; 0: no contact list)")
+    p.add_argument("--group-reasons", action="store_true", help="let group-level features (the "
+                   "group_context family) be member reasons too (default: the member's own features)")
+    p.add_argument("--xlsx", action="store_true", help="also write an Excel workbook <stem>.xlsx with "
+                   "the sheets scores and contacts")
     p.add_argument("--no-log", action="store_true", help="do not log the scoring run to MLflow")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_score)
@@ -641,6 +701,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudonymise-key-env", metavar="VAR", help="replace member ids by keyed hashes, "
                    "the key read from environment variable VAR (never from the command line)")
     p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("report", help="the operator's report: one self-contained HTML page",
+                       description="Write one HTML page for the community at the scores' cutoff: group "
+                       "health (sortable, with lifecycle stages), weekly activity, Kaplan-Meier retention "
+                       "by join month and group, contact lists, KOL candidates and role pyramids. It opens "
+                       "without a network (styles, script and charts are inside the page).")
+    p.add_argument("--events", required=True, help="events file (CSV or Parquet)")
+    p.add_argument("--members", help="members table")
+    p.add_argument("--groups", help="groups table")
+    p.add_argument("--scores", required=True, help="the scores table of shequn-ml score (Parquet or CSV)")
+    p.add_argument("--groups-table", help="group-health scores (group_risk, lifecycle stage, reasons); "
+                   "without it the page has no group risk")
+    p.add_argument("--contacts", help="contact lists (default: each group's members with the highest "
+                   "silence risk)")
+    p.add_argument("--roles", help="member roles (role or role_zh per member); without it no role pyramid")
+    p.add_argument("--out", required=True, help="output HTML file")
+    p.add_argument("--title", help="page title (default 社群运营报告)")
+    p.add_argument("--cutoff", help="the report's date (default: the scores table's cutoff; they must agree)")
+    p.add_argument("--tz", help="time zone of timestamps written without one, e.g. Asia/Shanghai "
+                   "(default: read them as UTC, with a warning)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("simulate", help="simulate a community with ground truth",
                        description="Write a simulated community (events, members, groups and "

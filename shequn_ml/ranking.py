@@ -211,13 +211,13 @@ def define_kol_features(horizon_days: float, window_days: int) -> None:
     h = int(round(horizon_days))
     feature("prev_responders", "relationship", h,
             f"distinct members who replied to, mentioned or reacted to the member in the last {h} days.",
-            "{value} members answered them lately", "近期有{value}人回应TA")
+            "{value} [member|members] answered them lately", "近期有{value}人回应TA")
     feature("prev_kept_invitees", "relationship", h,
             f"members the member invited in the last {h} days who are still present.",
-            "{value} invitees still here", "邀请的{value}人仍在群内")
+            "{value} [invitee|invitees] still here", "邀请的{value}人仍在群内")
     feature("prev_organised", "relationship", h,
             f"distinct members who signed up for activities the member organised in the last {h} days.",
-            "{value} joined their activities", "{value}人参加TA组织的活动")
+            "{value} [member|members] joined their activities", "{value}人参加TA组织的活动")
     feature("prev_influence", "relationship", h,
             f"last {h} days' influence score (responders + weighted kept invitees and sign-ups).",
             "recent influence score {value}", "近期影响力{value}")

@@ -27,14 +27,24 @@ A scored member outside a model's population gets that score missing and a
 members who spoke in the look-back window, so an already-silent member's
 ``silence_risk`` is NaN with "already silent" in the note.
 
+Each score comes with three reasons per language (``<task>_reason_<k>_en``,
+``<task>_reason_<k>_zh``) and the feature behind each (``<task>_reason_<k>_feature``,
+the same in every language); a member's reasons are their own features, the
+group-level ones are reported once per group (:attr:`ScoreResult.group_signals`).
+Each risk is also put in a tier 高 / 中 / 低 that holds still from night to night
+(:mod:`shequn_ml.contacts`), and a contact list per group says whom to reach first
+and with what (:attr:`ScoreResult.contacts`).
+
 The output is sorted by ``group_id`` and ``member_id``, so the same inputs give
 the same table, row for row; :func:`write_scores` writes it atomically.
 
 Examples
 --------
->>> from shequn_ml.scoring import OUTPUT_COLUMNS
->>> OUTPUT_COLUMNS[:6]
-['group_id', 'member_id', 'cutoff', 'status', 'silence_risk', 'churn_risk']
+>>> from shequn_ml.scoring import OUTPUT_COLUMNS, output_columns
+>>> OUTPUT_COLUMNS[:8]
+['group_id', 'member_id', 'cutoff', 'status', 'silence_risk', 'churn_risk', 'silence_tier', 'churn_tier']
+>>> [c for c in output_columns("zh") if c.startswith("churn_reason_1")]
+['churn_reason_1_zh', 'churn_reason_1_feature']
 """
 
 from __future__ import annotations
@@ -49,7 +59,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from shequn_ml.explain import Lang, reason_codes, shap_values
+from shequn_ml.contacts import TIER_COLUMN, TierPolicy, contact_list, previous_tiers, tier_churn
+from shequn_ml.explain import LANGS, Explanation, Lang, group_signals, langs_of, reason_codes, shap_values
 from shequn_ml.features import FeatureSpec, build_features
 from shequn_ml.features.snapshots import EventHistory, text_lookup, to_cutoff
 from shequn_ml.labels import silence_population
@@ -61,12 +72,22 @@ KEY = ["group_id", "member_id"]
 N_REASONS = 3
 STATUSES = ("scored", "left_before_cutoff", "not_joined_by_cutoff", "no_usable_history")
 SCORE_COLUMN = {"silence": "silence_risk", "churn": "churn_risk", "kol": "kol_score"}
+#: The tasks with a calibrated probability, hence a tier and group signals.
+RISK_TASKS = ("silence", "churn")
+#: Every column of the scores table, both languages (:func:`output_columns` gives one language's).
 OUTPUT_COLUMNS = (
-    ["group_id", "member_id", "cutoff", "status", "silence_risk", "churn_risk", "kol_score",
-     "kol_rank_in_group"]
-    + [f"{task}_reason_{i}" for task in TASKS for i in range(1, N_REASONS + 1)]
+    ["group_id", "member_id", "cutoff", "status", "silence_risk", "churn_risk", "silence_tier",
+     "churn_tier", "kol_score", "kol_rank_in_group"]
+    + [f"{task}_reason_{i}_{lg}" for task in TASKS for i in range(1, N_REASONS + 1) for lg in LANGS]
     + ["note", "silence_model_version", "churn_model_version", "kol_model_version"]
+    + [f"{task}_reason_{i}_feature" for task in TASKS for i in range(1, N_REASONS + 1)]
 )
+
+
+def output_columns(lang: Lang = "both") -> list[str]:
+    """The scores table's columns for ``lang``: the other language's reason columns left out."""
+    drop = {lg for lg in LANGS if lg not in langs_of(lang)}
+    return [c for c in OUTPUT_COLUMNS if not ("_reason_" in c and c.rsplit("_", 1)[1] in drop)]
 
 
 class ModelUnavailableError(RuntimeError):
@@ -126,31 +147,52 @@ class ModelBundle:
 
             define_kol_features(self.label.horizon_days, self.feature_spec.relationship_window_days)
 
-    def predict(self, X: pd.DataFrame, *, k: int = N_REASONS, lang: Lang = "both") -> pd.DataFrame:
+    def explain(self, X: pd.DataFrame) -> tuple[np.ndarray, Explanation, pd.DataFrame]:
+        """Scores and exact TreeSHAP values of raw feature rows.
+
+        Returns
+        -------
+        score : ndarray
+            Calibrated probability (silence, churn) or within-group ranking score (kol).
+        explanation : Explanation
+        X : DataFrame
+            The rows as the model read them (its columns, as floats).
+        """
+        X = X[self.feature_names].astype(float)
+        self.define_features()
+        if len(X) == 0:  # LightGBM refuses empty input; nobody to score is not an error
+            return np.array([], dtype=float), Explanation(pd.DataFrame(columns=X.columns, index=X.index,
+                                                                       dtype=float), 0.0), X
+        score = self.estimator.predict(X) if self.task == "kol" else self.estimator.predict_proba(X)[:, 1]
+        return score, shap_values(self.estimator, X), X
+
+    def predict(self, X: pd.DataFrame, *, k: int = N_REASONS, lang: Lang = "both",
+                group_level: bool = False) -> pd.DataFrame:
         """Scores and reasons for raw feature rows.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Raw feature rows (at least the model's columns).
+        k : int, default 3
+            Reasons per row.
+        lang : {"en", "zh", "both"}, default "both"
+            Languages of the reason sentences.
+        group_level : bool, default False
+            Let group-level features (the ``group_context`` family) be member reasons.
 
         Returns
         -------
         DataFrame
             ``score`` (calibrated probability for silence and churn; the ranker's
-            within-group score for kol) and ``reason_1`` .. ``reason_k``: the
-            signals with the largest positive exact TreeSHAP contribution,
-            rendered as sentences; empty strings where fewer signals raised it.
-            Same index as ``X``.
+            within-group score for kol), then for i = 1 .. k ``reason_<i>_feature``
+            and ``reason_<i>_en`` / ``reason_<i>_zh``: the member-level signals with
+            the largest positive exact TreeSHAP contribution and their sentences;
+            empty strings where fewer signals raised it. Same index as ``X``.
         """
-        X = X[self.feature_names].astype(float)
-        self.define_features()
-        if len(X) == 0:  # LightGBM refuses empty input; nobody to score is not an error
-            out = pd.DataFrame({"score": np.array([], dtype=float)}, index=X.index)
-            for i in range(1, k + 1):
-                out[f"reason_{i}"] = pd.Series(dtype=object)
-            return out
-        if self.task == "kol":
-            score = self.estimator.predict(X)
-        else:
-            score = self.estimator.predict_proba(X)[:, 1]
-        out = pd.DataFrame({"score": score}, index=X.index)
-        reasons = reason_codes(shap_values(self.estimator, X), X, k=k, lang=lang)
+        score, explanation, X = self.explain(X)
+        out = pd.DataFrame({"score": np.asarray(score, dtype=float)}, index=X.index)
+        reasons = reason_codes(explanation, X, k=k, lang=lang, group_level=group_level, with_features=True)
         return pd.concat([out, reasons], axis=1)
 
 
@@ -168,12 +210,26 @@ class ScoreResult:
         Wall time per stage.
     versions : dict
         task -> "name/version" of the model used.
+    contacts : DataFrame or None
+        The contact list (:func:`shequn_ml.contacts.contact_list`), when asked for.
+    group_signals : DataFrame or None
+        One row per group with a risk score: ``group_id`` and, per risk task,
+        ``<task>_members_explained`` and ``<task>_group_signal_<k>_en`` / ``_zh`` /
+        ``_feature``: the group-level features that raised its members' risk most
+        (:func:`shequn_ml.explain.group_signals`), reported once per group instead
+        of in every member's reasons.
+    tier_changes : dict
+        ``<task>_tier`` -> share of the members tiered last night and tonight whose
+        tier changed (:func:`shequn_ml.contacts.tier_churn`); empty without ``previous``.
     """
 
     table: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    contacts: pd.DataFrame | None = None
+    group_signals: pd.DataFrame | None = None
+    tier_changes: dict[str, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- roster
@@ -318,14 +374,27 @@ def prepare(events: pd.DataFrame, cutoff: object, bundles: Mapping[str, ModelBun
 
 
 def predict(prepared: Prepared, bundles: Mapping[str, ModelBundle], *, lang: Lang = "both",
-            progress: Callable[[str], None] | None = None,
-            seconds: dict[str, float] | None = None) -> dict[str, pd.DataFrame]:
+            group_level: bool = False, progress: Callable[[str], None] | None = None,
+            seconds: dict[str, float] | None = None,
+            signals: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
     """Each bundle's scores and reasons for the members it is defined for.
+
+    Parameters
+    ----------
+    prepared : Prepared
+    bundles : mapping task -> ModelBundle
+    lang : {"en", "zh", "both"}, default "both"
+    group_level : bool, default False
+        Let group-level features be member reasons (default: member-level only).
+    signals : dict, optional
+        Filled with risk task -> :func:`shequn_ml.explain.group_signals` of the
+        same SHAP values (both languages, with the features).
 
     Returns
     -------
     dict
-        task -> ``group_id``, ``member_id`` (str), ``score``, ``reason_1..3``.
+        task -> ``group_id``, ``member_id`` (str), ``score``, ``reason_<k>_<lang>``
+        and ``reason_<k>_feature``.
     """
     say = progress or (lambda stage: None)
     out = {}
@@ -339,25 +408,64 @@ def predict(prepared: Prepared, bundles: Mapping[str, ModelBundle], *, lang: Lan
         if task == "silence" and prepared.in_silence_population is not None:
             flags = prepared.in_silence_population.set_index(KEY)["in_population"]
             f = f.loc[flags.reindex(pd.MultiIndex.from_frame(f[KEY].astype(str))).to_numpy(dtype=bool)]
-        pred = bundle.predict(f, lang=lang)
+        score, explanation, X = bundle.explain(f)
+        pred = pd.concat([pd.DataFrame({"score": np.asarray(score, dtype=float)}, index=X.index),
+                          reason_codes(explanation, X, k=N_REASONS, lang=lang, group_level=group_level,
+                                       with_features=True)], axis=1)
         keys = pd.DataFrame({"group_id": f["group_id"].astype(str).to_numpy(dtype=object),
                              "member_id": f["member_id"].astype(str).to_numpy(dtype=object)}, index=f.index)
         out[task] = pd.concat([keys, pred], axis=1).reset_index(drop=True)
+        if signals is not None and task in RISK_TASKS:
+            signals[task] = group_signals(explanation, X, keys["group_id"].to_numpy(dtype=object),
+                                          k=N_REASONS, lang="both", with_features=True)
         if seconds is not None:
             seconds[f"score_{task}"] = time.perf_counter() - clock
     return out
 
 
+def group_signal_table(signals: Mapping[str, pd.DataFrame], lang: Lang = "both") -> pd.DataFrame:
+    """The per-task group signals side by side: one row per group, columns prefixed by task.
+
+    ``group_id``, then per risk task ``<task>_members_explained`` and
+    ``<task>_group_signal_<k>_feature`` / ``_en`` / ``_zh`` (the languages of ``lang``);
+    a group without members in a task's population has that task's cells empty (0 members).
+    """
+    keep = langs_of(lang)
+    parts = []
+    for task in RISK_TASKS:
+        t = signals.get(task)
+        if t is None:
+            continue
+        cols = [c for c in t.columns if c != "group_id"
+                and not (c.startswith("group_signal_") and c.rsplit("_", 1)[1] in LANGS
+                         and c.rsplit("_", 1)[1] not in keep)]
+        parts.append(t.set_index("group_id")[cols].add_prefix(f"{task}_"))
+    if not parts:
+        return pd.DataFrame({"group_id": pd.Series(dtype=object)})
+    out = pd.concat(parts, axis=1, sort=True)
+    for c in out.columns:
+        if c.endswith("_members_explained"):
+            out[c] = out[c].fillna(0).astype(np.int64)
+        else:
+            out[c] = out[c].fillna("").astype(object)
+    out.index.name = "group_id"
+    return out.reset_index()
+
+
 def assemble(cutoff: pd.Timestamp, roster_table: pd.DataFrame, predictions: Mapping[str, pd.DataFrame],
              bundles: Mapping[str, ModelBundle],
              in_silence_population: pd.DataFrame | None = None,
-             facts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The output table: one row per roster member, scores, ranks, reasons, notes, versions.
+             facts: pd.DataFrame | None = None, previous: pd.DataFrame | None = None,
+             tiers: TierPolicy | None = None) -> pd.DataFrame:
+    """The output table: one row per roster member, scores, tiers, ranks, reasons, notes, versions.
 
     Per group (ranks are within a group), so a scale-out engine can run it per group.
     ``facts`` (keys with ``renewals`` and ``is_paid`` features) adds the note that a
     member who renewed is not marked paid in the members table, so their churn risk
-    was scored without the membership's expiry.
+    was scored without the membership's expiry. ``previous`` (keys with
+    ``silence_tier`` and ``churn_tier``, :func:`shequn_ml.contacts.previous_tiers`)
+    holds last night's tiers, against which ``tiers`` applies its hysteresis.
+    Returns every column of :data:`OUTPUT_COLUMNS` (both languages).
     """
     from shequn_ml.ranking import dense_rank, rank_within
 
@@ -382,21 +490,34 @@ def assemble(cutoff: pd.Timestamp, roster_table: pd.DataFrame, predictions: Mapp
     notes = np.full(len(out), "", dtype=object)
     for status, text in NOTES.items():
         notes[out["status"].to_numpy() == status] = text
+    policy = tiers or TierPolicy()
+    prev_rows = None
+    if previous is not None and len(previous):
+        prev_rows = rows_of(previous)
+    parts = [f"{i}_{suffix}" for i in range(1, N_REASONS + 1) for suffix in (*LANGS, "feature")]
     for task in TASKS:
         col = SCORE_COLUMN[task]
         score = np.full(len(out), np.nan)
-        reasons = [np.full(len(out), "", dtype=object) for _ in range(N_REASONS)]
+        reasons = {part: np.full(len(out), "", dtype=object) for part in parts}
         pred = predictions.get(task)
         if pred is not None and len(pred):
             rows = rows_of(pred)
             if (rows < 0).any():
                 raise AssertionError(f"{task}: a scored member is missing from the roster")
             score[rows] = pred["score"].to_numpy(dtype=float)
-            for i in range(N_REASONS):
-                reasons[i][rows] = pred[f"reason_{i + 1}"].fillna("").to_numpy(dtype=object)
+            for part in parts:
+                if f"reason_{part}" in pred.columns:
+                    reasons[part][rows] = pred[f"reason_{part}"].fillna("").to_numpy(dtype=object)
         out[col] = score
-        for i in range(N_REASONS):
-            out[f"{task}_reason_{i + 1}"] = reasons[i]
+        if task in TIER_COLUMN:
+            before = None
+            if prev_rows is not None:
+                before = np.full(len(out), "", dtype=object)
+                ok = prev_rows >= 0
+                before[prev_rows[ok]] = previous[TIER_COLUMN[task]].to_numpy(dtype=object)[ok]
+            out[TIER_COLUMN[task]] = policy.assign(score, before)
+        for part in parts:
+            out[f"{task}_reason_{part}"] = reasons[part]
         bundle = bundles.get(task)
         out[f"{task}_model_version"] = "" if bundle is None else f"{bundle.name}/{bundle.version}"
     if "silence" in bundles and in_silence_population is not None:
@@ -444,6 +565,12 @@ def score_members(
     members: pd.DataFrame | None = None,
     groups: pd.DataFrame | None = None,
     lang: Lang = "both",
+    group_level: bool = False,
+    previous: pd.DataFrame | str | os.PathLike[str] | None = None,
+    tiers: TierPolicy | None = None,
+    contacts_per_group: int | None = 10,
+    influence_weight: float = 1.0,
+    paid_weight: float = 1.0,
     progress: Callable[[str], None] | None = None,
 ) -> ScoreResult:
     """Score every member on the roster at ``cutoff`` with every bundle, with reasons.
@@ -454,14 +581,31 @@ def score_members(
     ----------
     events, members, groups : DataFrame
         Normalised tables (:mod:`shequn_ml.io`); only events before the cutoff
-        are read.
+        are read. ``members.paid`` also counts in the contact list's value.
     cutoff : date-like
         The scoring cutoff t (features read events with ts < t).
     bundles : mapping task -> ModelBundle
         ``silence``, ``churn`` and ``kol`` (any non-empty subset; the missing
         tasks' columns are left empty).
     lang : {"en", "zh", "both"}, default "both"
-        Language of the reason sentences.
+        Language of the reason sentences: ``both`` gives the ``_en`` and the
+        ``_zh`` columns, ``en`` or ``zh`` only that language's.
+    group_level : bool, default False
+        Let group-level features (the ``group_context`` family) be member reasons.
+        By default they are not; :attr:`ScoreResult.group_signals` reports them per group.
+    previous : DataFrame or path, optional
+        The previous night's scores table (an earlier cutoff): tiers move against
+        its tiers with hysteresis (:class:`~shequn_ml.contacts.TierPolicy`), and
+        :attr:`ScoreResult.tier_changes` says how many changed. Without it, plain
+        thresholds.
+    tiers : TierPolicy, optional
+        Tier thresholds and margin (default ``TierPolicy()``: high >= 0.6, low < 0.3,
+        margin 0.05).
+    contacts_per_group : int or None, default 10
+        Entries per group of the contact list (:func:`shequn_ml.contacts.contact_list`);
+        None or 0: no contact list.
+    influence_weight, paid_weight : float, default 1.0
+        The contact list's value weights.
     progress : callable, optional
         Called with the name of each stage as it starts.
 
@@ -471,28 +615,53 @@ def score_members(
     """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    prepared = prepare(events, cutoff, bundles, members=members, groups=groups, progress=progress)
+    policy = tiers or TierPolicy()
+    langs_of(lang)  # a bad value fails before any work
+    cut = to_cutoff(cutoff)
+    prev = previous_tiers(previous, cut, policy) if previous is not None else None
+    prepared = prepare(events, cut, bundles, members=members, groups=groups, progress=progress)
     seconds["features"] = time.perf_counter() - clock
-    predictions = predict(prepared, bundles, lang=lang, progress=progress, seconds=seconds)
+    signals: dict[str, pd.DataFrame] = {}
+    predictions = predict(prepared, bundles, lang="both", group_level=group_level, progress=progress,
+                          seconds=seconds, signals=signals)
     clock = time.perf_counter()
     if progress is not None:
         progress("assemble")
     facts = next((f for f in prepared.features.values() if {"renewals", "is_paid"} <= set(f.columns)), None)
     out = assemble(prepared.cutoff, prepared.roster, predictions, bundles, prepared.in_silence_population,
-                   facts=facts)
+                   facts=facts, previous=prev, tiers=policy)
     seconds["assemble"] = time.perf_counter() - clock
-    return finish(out, bundles, seconds, rows_in=len(prepared.roster))
+    result = finish(out, bundles, seconds, rows_in=len(prepared.roster), lang=lang, previous=prev)
+    result.group_signals = group_signal_table(signals, lang)
+    if contacts_per_group:
+        result.contacts = contact_list(result.table, members, per_group=contacts_per_group,
+                                       influence_weight=influence_weight, paid_weight=paid_weight, lang=lang)
+    return result
 
 
 def finish(out: pd.DataFrame, bundles: Mapping[str, ModelBundle], seconds: dict[str, float], *,
-           rows_in: int) -> ScoreResult:
-    """Check rows in equal rows out and count the statuses."""
+           rows_in: int, lang: Lang = "both", previous: pd.DataFrame | None = None) -> ScoreResult:
+    """Check rows in equal rows out, count the statuses and tiers, keep ``lang``'s columns.
+
+    With ``previous`` (last night's tiers), the share of members whose tier changed
+    is measured per tiered task (:func:`shequn_ml.contacts.tier_churn`).
+    """
+    from shequn_ml.contacts import TIER_NAMES
+
     counts = {"rows_in": int(rows_in), "rows_out": int(len(out))}
     counts.update({f"status.{s}": int((out["status"] == s).sum()) for s in STATUSES})
     if counts["rows_in"] != counts["rows_out"]:
         raise AssertionError(f"rows in {counts['rows_in']} != rows out {counts['rows_out']}")
+    changes = {}
+    for task, col in TIER_COLUMN.items():
+        if task not in bundles:
+            continue
+        tier = out[col].to_numpy(dtype=object)
+        counts.update({f"{col}.{name}": int((tier == t).sum()) for t, name in TIER_NAMES.items()})
+        if previous is not None:
+            changes[col] = tier_churn(previous, out, col)
     versions = {t: f"{b.name}/{b.version}" for t, b in bundles.items()}
-    return ScoreResult(out, counts, seconds, versions)
+    return ScoreResult(out[output_columns(lang)], counts, seconds, versions, tier_changes=changes)
 
 
 def join_nicknames(table: pd.DataFrame, nicknames: pd.DataFrame, cutoff: object) -> pd.DataFrame:
@@ -535,26 +704,97 @@ def manifest_path(out: str | os.PathLike[str]) -> Path:
     return Path(out).with_suffix(".manifest.json")
 
 
+def contacts_path(out: str | os.PathLike[str], suffix: str = ".parquet") -> Path:
+    """The contact list beside a score table: ``scores.parquet`` -> ``scores.contacts.parquet``."""
+    return Path(out).with_suffix(f".contacts{suffix}")
+
+
 def manifest_info(result: ScoreResult, cutoff: object) -> dict[str, object]:
-    """What a scoring run's manifest says: cutoff, rows per status, model versions.
+    """What a scoring run's manifest says: cutoff, rows per status and tier, model versions.
 
     Deterministic (no clock and no run id), so reruns stay byte-identical.
     """
-    return {"job": "shequn-ml score", "cutoff": to_cutoff(cutoff).isoformat(),
-            "counts": {k: int(v) for k, v in result.counts.items()},
-            "models": dict(result.versions)}
+    info: dict[str, object] = {"job": "shequn-ml score", "cutoff": to_cutoff(cutoff).isoformat(),
+                               "counts": {k: int(v) for k, v in result.counts.items()},
+                               "models": dict(result.versions)}
+    if result.contacts is not None:
+        info["contacts"] = int(len(result.contacts))
+    if result.tier_changes:
+        info["tier_changes"] = {k: (None if not np.isfinite(v) else round(float(v), 6))
+                                for k, v in result.tier_changes.items()}
+    return info
+
+
+def _xlsx_writer(sheets: Mapping[str, pd.DataFrame], stamp: pd.Timestamp) -> Callable[[str], None]:
+    """A writer of one workbook with a sheet per table, byte-identical for the same tables.
+
+    openpyxl stamps the workbook's properties and every zip entry with the clock;
+    both are set to ``stamp`` (the cutoff) so a rerun gives the same bytes.
+    """
+    def write(tmp: str) -> None:
+        import io
+        import re
+        import zipfile
+
+        import openpyxl
+
+        when = (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp).to_pydatetime()
+        wb = openpyxl.Workbook()
+        wb.remove(wb.active)
+        for name, table in sheets.items():
+            ws = wb.create_sheet(name)
+            ws.append([str(c) for c in table.columns])
+            for row in table.itertuples(index=False):
+                ws.append([_cell(v) for v in row])
+            ws.freeze_panes = "A2"
+        wb.properties.created = wb.properties.modified = when
+        raw = io.BytesIO()
+        wb.save(raw)
+        raw.seek(0)
+        stamp_zip = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+        with zipfile.ZipFile(raw) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                if item.filename == "docProps/core.xml":  # openpyxl writes the clock on save
+                    data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                                  rb"\g<1>" + when.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + rb"\g<2>", data)
+                info = zipfile.ZipInfo(item.filename, date_time=stamp_zip)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = item.external_attr
+                dst.writestr(info, data)
+
+    return write
+
+
+def _cell(value: object) -> object:
+    """A value as a worksheet cell: no time zone (Excel has none: UTC is written), no NaN."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return (value.tz_convert("UTC").tz_localize(None) if value.tzinfo else value).to_pydatetime()
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def write_scores(table: pd.DataFrame, out: str | os.PathLike[str], *, csv: bool = False,
-                 csv_bom: bool = False, info: dict[str, object] | None = None) -> list[Path]:
-    """Write the score table to ``out`` (Parquet), a CSV beside it on request, and a manifest.
+                 csv_bom: bool = False, info: dict[str, object] | None = None,
+                 contacts: pd.DataFrame | None = None, xlsx: bool = False) -> list[Path]:
+    """Write the score table to ``out`` (Parquet), its contact list, CSVs on request, and a manifest.
 
     The files of one run appear together or not at all
     (:func:`shequn_ml.outputs.write_output_set`): each is written in full under a
     temporary name, a journal commits the set, the files are renamed into place and
     the manifest (``out`` with suffix ``.manifest.json``, listing each file's
-    SHA-256) comes last. ``csv_bom=True`` starts the CSV with a UTF-8 byte-order
-    mark, so Excel shows the Chinese reasons instead of mojibake.
+    SHA-256) comes last. ``contacts`` goes to ``<out stem>.contacts.parquet`` (and
+    ``.contacts.csv`` with ``csv=True``); ``xlsx=True`` adds one workbook
+    (``<out stem>.xlsx``) with the sheets ``scores`` and ``contacts``.
+    ``csv_bom=True`` starts every CSV with a UTF-8 byte-order mark, so Excel shows
+    the Chinese reasons instead of mojibake.
 
     Returns
     -------
@@ -565,16 +805,30 @@ def write_scores(table: pd.DataFrame, out: str | os.PathLike[str], *, csv: bool 
     from shequn_ml.outputs import write_output_set
 
     dest = Path(out)
+    encoding = "utf-8-sig" if csv_bom else "utf-8"
     files = {dest: lambda tmp: pq.write_table(to_arrow(table), tmp)}
     if csv:
-        files[dest.with_suffix(".csv")] = lambda tmp: table.to_csv(
-            tmp, index=False, encoding="utf-8-sig" if csv_bom else "utf-8")
+        files[dest.with_suffix(".csv")] = lambda tmp: table.to_csv(tmp, index=False, encoding=encoding)
+    if contacts is not None:
+        files[contacts_path(dest)] = lambda tmp: pq.write_table(to_arrow(contacts), tmp)
+        if csv:
+            files[contacts_path(dest, ".csv")] = lambda tmp: contacts.to_csv(tmp, index=False,
+                                                                             encoding=encoding)
+    if xlsx:
+        sheets = {"scores": table, **({"contacts": contacts} if contacts is not None else {})}
+        stamp = pd.Timestamp(table["cutoff"].iloc[0]) if "cutoff" in table.columns and len(table) else \
+            pd.Timestamp("1980-01-01")
+        files[dest.with_suffix(".xlsx")] = _xlsx_writer(sheets, stamp)
     manifest = write_output_set(files, manifest_path(dest), info or {"rows": len(table)})
     return [*files, manifest]
 
 
 __all__ = [
     "OUTPUT_COLUMNS",
+    "RISK_TASKS",
+    "contacts_path",
+    "group_signal_table",
+    "output_columns",
     "STATUSES",
     "ModelBundle",
     "ModelUnavailableError",

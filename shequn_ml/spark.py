@@ -10,11 +10,15 @@ runs the pandas engine's own stages per group and adds no second implementation:
 2. ``groups_in`` is recounted across groups (a window over ``member_id``);
 3. each model scores through ``mlflow.pyfunc.spark_udf`` (obtained from
    :func:`shequn_ml.tracking.spark_udf`, the only module that imports mlflow),
-   returning the score and three reasons as a struct;
+   returning the score and three reasons (English, Chinese, feature) as a struct;
 4. ``groupBy("group_id").applyInPandas`` runs :func:`shequn_ml.scoring.assemble`
-   per group (statuses, notes, ``kol_rank_in_group``);
+   per group (statuses, notes, tiers against last night's, ``kol_rank_in_group``);
+   the group signals (:func:`shequn_ml.explain.group_signals`) are computed per
+   group by another grouped ``applyInPandas`` over the same feature rows;
 5. the table is written by Spark as one Parquet file (and CSV on request) into a
-   temporary folder beside the output, and renamed into place.
+   temporary folder beside the output, and renamed into place; the contact list
+   (a few rows per group) is built from that file on the driver and written in the
+   same output set.
 
 Set ``PYSPARK_PYTHON`` (done by :func:`spark_session`) so workers run this
 interpreter. Java 17 or newer must be on ``PATH``.
@@ -33,20 +37,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from shequn_ml.contacts import TIER_COLUMN, TierPolicy, contact_list, previous_tiers
+from shequn_ml.explain import LANGS, Lang, group_signals, langs_of
 from shequn_ml.features.snapshots import to_cutoff
 from shequn_ml.outputs import write_output_set
 from shequn_ml.scoring import (
     KEY,
     N_REASONS,
     OUTPUT_COLUMNS,
+    RISK_TASKS,
     TASKS,
     ModelBundle,
     ScoreResult,
     assemble,
+    contacts_path,
     finish,
+    group_signal_table,
     manifest_info,
     manifest_path,
+    output_columns,
     prepare,
 )
 
@@ -56,7 +67,15 @@ OUTPUT_SCHEMA = ", ".join(
     for c in OUTPUT_COLUMNS)
 #: The grouping column of the per-call stages when groups are bucketed.
 CALL = "_shequn_call"
-PRED_SCHEMA = "score double, " + ", ".join(f"reason_{i} string" for i in range(1, N_REASONS + 1))
+#: The parts of each reason the pyfunc returns: the sentence per language and the feature.
+REASON_PARTS = [f"{i}_{suffix}" for i in range(1, N_REASONS + 1) for suffix in (*LANGS, "feature")]
+PRED_SCHEMA = "score double, " + ", ".join(f"reason_{part} string" for part in REASON_PARTS)
+#: Last night's tiers, joined to the feature rows for the assemble stage.
+PREV = "prev__"
+#: The group signals' columns, in the order :func:`shequn_ml.explain.group_signals` gives them.
+SIGNAL_SCHEMA = ("task string, group_id string, members_explained long, "
+                 + ", ".join(f"group_signal_{i}_{suffix} string" for i in range(1, N_REASONS + 1)
+                             for suffix in ("feature", *LANGS)))
 
 
 def spark_session(master: str = "local[2]", app_name: str = "shequn-ml", **conf: str):
@@ -163,7 +182,7 @@ def _prepare_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle], gro
     return run
 
 
-def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle]
+def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle], tiers: TierPolicy
                     ) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """The function of stage 4: scored long rows of whole groups in, output rows out."""
 
@@ -178,17 +197,48 @@ def _assemble_group(cutoff: pd.Timestamp, bundles: Mapping[str, ModelBundle]
                 "group_id": part["group_id"].astype(str).to_numpy(dtype=object),
                 "member_id": part["member_id"].astype(str).to_numpy(dtype=object),
                 "score": part[f"{task}__score"].to_numpy(dtype=float),
-                **{f"reason_{i}": part[f"{task}__reason_{i}"].fillna("").to_numpy(dtype=object)
-                   for i in range(1, N_REASONS + 1)}})
+                **{f"reason_{p}": part[f"{task}__reason_{p}"].fillna("").to_numpy(dtype=object)
+                   for p in REASON_PARTS}})
+        previous = None
+        if f"{PREV}silence_tier" in pdf.columns:
+            previous = pd.DataFrame({"group_id": roster["group_id"].to_numpy(dtype=object),
+                                     "member_id": roster["member_id"].to_numpy(dtype=object),
+                                     **{c: pdf[f"{PREV}{c}"].fillna("").to_numpy(dtype=object)
+                                        for c in TIER_COLUMN.values()}})
         scored = pdf["status"].to_numpy() == "scored"
         pop = pd.DataFrame({"group_id": pdf.loc[scored, "group_id"].astype(str),
                             "member_id": pdf.loc[scored, "member_id"].astype(str),
                             "in_population": pdf.loc[scored, "in_population"].to_numpy(dtype=bool)})
         facts = pdf.loc[scored, KEY + ["renewals", "is_paid"]] \
             if {"renewals", "is_paid"} <= set(pdf.columns) else None
-        out = assemble(cutoff, roster, preds, bundles, pop if "silence" in bundles else None, facts=facts)
+        out = assemble(cutoff, roster, preds, bundles, pop if "silence" in bundles else None, facts=facts,
+                       previous=previous, tiers=tiers)
         out["cutoff"] = out["cutoff"].dt.tz_convert(None)
         return _for_arrow(out)
+
+    return run
+
+
+def _signals_group(bundles: Mapping[str, ModelBundle]) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Group signals of whole groups: scored feature rows in, one row per (task, group) out."""
+
+    def run(pdf: pd.DataFrame) -> pd.DataFrame:
+        parts = []
+        for task in RISK_TASKS:
+            if task not in bundles:
+                continue
+            rows = pdf.loc[pdf["in_population"].to_numpy(dtype=bool)] if task == "silence" else pdf
+            if not len(rows):
+                continue
+            _, explanation, X = bundles[task].explain(rows)
+            sig = group_signals(explanation, X, rows["group_id"].astype(str).to_numpy(dtype=object),
+                                k=N_REASONS, lang="both", with_features=True)
+            parts.append(sig.assign(task=task))
+        cols = [f.split(" ")[0] for f in SIGNAL_SCHEMA.split(", ")]
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "members_explained" else object)
+                                 for c in cols})
+        return _for_arrow(pd.concat(parts, ignore_index=True)[cols])
 
     return run
 
@@ -272,6 +322,14 @@ def score_members_spark(
     csv_bom: bool = False,
     spark=None,
     groups_per_call: int = 64,
+    lang: Lang = "both",
+    previous: pd.DataFrame | str | os.PathLike[str] | None = None,
+    tiers: TierPolicy | None = None,
+    contacts_per_group: int | None = 10,
+    influence_weight: float = 1.0,
+    paid_weight: float = 1.0,
+    group_signals: bool = True,
+    xlsx: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> ScoreResult:
     """:func:`shequn_ml.scoring.score_members` on Spark, reading and writing through Spark.
@@ -296,6 +354,15 @@ def score_members_spark(
         values hash the groups into buckets (a group is never split), which spares
         the fixed cost of a call (about 0.15 s per group of 100 members here, more
         than its features) and gives the same table.
+    lang, previous, tiers, contacts_per_group, influence_weight, paid_weight
+        As in :func:`shequn_ml.scoring.score_members` (group-level member reasons,
+        ``group_level=True``, are not available on Spark yet).
+    group_signals : bool, default True
+        Compute :attr:`ScoreResult.group_signals` (a second SHAP pass over the risk
+        models' rows, per group; False spares it).
+    xlsx : bool, default False
+        Also write the workbook (``<out stem>.xlsx``: sheets scores and contacts), with
+        openpyxl on the driver from the file Spark wrote.
     progress : callable, optional
         Called with each stage name.
 
@@ -311,6 +378,9 @@ def score_members_spark(
 
     say = progress or (lambda stage: None)
     cut = to_cutoff(cutoff)
+    langs_of(lang)
+    policy = tiers or TierPolicy()
+    prev = previous_tiers(previous, cut, policy) if previous is not None else None
     spark = spark or spark_session()
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -357,14 +427,27 @@ def score_members_spark(
         scored = scored.withColumn(f"{task}__pred", pred)
         scored = scored.withColumn(f"{task}__score", F.col(f"{task}__pred.score"))
         rest = rest.withColumn(f"{task}__score", F.lit(None).cast("double"))
-        for i in range(1, N_REASONS + 1):
-            scored = scored.withColumn(f"{task}__reason_{i}", F.col(f"{task}__pred.reason_{i}"))
-            rest = rest.withColumn(f"{task}__reason_{i}", F.lit(None).cast("string"))
+        for part in REASON_PARTS:
+            scored = scored.withColumn(f"{task}__reason_{part}", F.col(f"{task}__pred.reason_{part}"))
+            rest = rest.withColumn(f"{task}__reason_{part}", F.lit(None).cast("string"))
         scored = scored.drop(f"{task}__pred")
     long = scored.unionByName(rest)
+    if prev is not None:
+        tiers_then = spark.createDataFrame(
+            prev.rename(columns={c: f"{PREV}{c}" for c in TIER_COLUMN.values()}),
+            schema="group_id string, member_id string, "
+                   + ", ".join(f"{PREV}{c} string" for c in TIER_COLUMN.values()))
+        long = long.join(tiers_then, on=KEY, how="left")
     clock = time.perf_counter()
     (long,), by = _calls([long], n_calls)
-    table = long.groupBy(*by).applyInPandas(_assemble_group(cut, bundles), schema=OUTPUT_SCHEMA)
+    table = long.groupBy(*by).applyInPandas(_assemble_group(cut, bundles, policy), schema=OUTPUT_SCHEMA)
+    table = table.select(*[f"`{c}`" for c in output_columns(lang)])
+    signal_rows = None
+    if group_signals and any(t in bundles for t in RISK_TASKS):
+        say("group signals")
+        (rows,), by_signal = _calls([cached.filter(is_scored)], n_calls)
+        signal_rows = (rows.groupBy(*by_signal).applyInPandas(_signals_group(bundles), schema=SIGNAL_SCHEMA)
+                       .toPandas())
     say("write")
     stage_dir = None
     if out is not None:
@@ -384,12 +467,38 @@ def score_members_spark(
         result_pdf["cutoff"] = pd.to_datetime(result_pdf["cutoff"]).dt.tz_localize("UTC") \
             if result_pdf["cutoff"].dt.tz is None else result_pdf["cutoff"]
         result_pdf["kol_rank_in_group"] = result_pdf["kol_rank_in_group"].astype("Int64")
-        result_pdf = result_pdf.sort_values(KEY, kind="stable").reset_index(drop=True)[OUTPUT_COLUMNS]
-        result = finish(result_pdf, bundles, seconds, rows_in=n_in)
+        result_pdf = result_pdf.sort_values(KEY, kind="stable").reset_index(drop=True)[output_columns(lang)]
+        result = finish(result_pdf, bundles, seconds, rows_in=n_in, lang=lang, previous=prev)
+        if signal_rows is not None:
+            result.group_signals = group_signal_table(
+                {t: grp.drop(columns="task").sort_values("group_id", kind="stable").reset_index(drop=True)
+                 for t, grp in signal_rows.groupby("task", sort=True)}, lang)
+        if contacts_per_group:
+            from shequn_ml.io import read_members
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # validated (and warned about) by the caller
+                mt = read_members(members) if members else None
+            result.contacts = contact_list(result.table, mt, per_group=contacts_per_group,
+                                           influence_weight=influence_weight, paid_weight=paid_weight,
+                                           lang=lang)
         if out is not None:
+            from shequn_ml.io import to_arrow
+            from shequn_ml.scoring import _xlsx_writer
+
             files = {dest: _move_into(part)}
             if csv_part is not None:
                 files[dest.with_suffix(".csv")] = _move_into(csv_part, bom=csv_bom)
+            if result.contacts is not None:
+                contacts = result.contacts
+                files[contacts_path(dest)] = lambda tmp: pq.write_table(to_arrow(contacts), tmp)
+                if csv:
+                    files[contacts_path(dest, ".csv")] = lambda tmp: contacts.to_csv(
+                        tmp, index=False, encoding="utf-8-sig" if csv_bom else "utf-8")
+            if xlsx:
+                sheets = {"scores": result.table,
+                          **({"contacts": result.contacts} if result.contacts is not None else {})}
+                files[dest.with_suffix(".xlsx")] = _xlsx_writer(sheets, cut)
             write_output_set(files, manifest_path(dest), manifest_info(result, cut))
     finally:
         if stage_dir is not None:

@@ -10,7 +10,8 @@ under a run for the experiment:
   model's validation metrics (``validation.<metric>``);
 * the data's lineage: ``mlflow.log_input`` with a digest of the events file;
 * the model as a pyfunc that takes raw features and returns ``score`` and three
-  reasons, with a signature and an input example, registered under the model
+  reasons (``reason_<k>_en``, ``reason_<k>_zh`` and the feature behind each,
+  ``reason_<k>_feature``), with a signature and an input example, registered under the model
   spec's name; the alias ``champion`` moves to the new version only when it was
   trained for the same experiment with the same feature spec as the current
   champion and its validation ROC-AUC is strictly higher (a tie keeps it);
@@ -89,7 +90,10 @@ def file_digest(path: str | os.PathLike[str] | None) -> str:
 
 
 class ShequnModelPyfunc(mlflow.pyfunc.PythonModel):
-    """Raw features in; ``score`` and ``reason_1..3`` out, for any of the three tasks.
+    """Raw features in; ``score`` and ``reason_<k>_en`` / ``_zh`` / ``_feature`` (k = 1..3) out.
+
+    For any of the three tasks; the reasons are the member's own features (the
+    group-level family is left out, as in the batch job).
 
     The :class:`~shequn_ml.scoring.ModelBundle` (the fitted estimator, the feature
     spec and label settings it was trained with) is pickled beside the model
@@ -617,6 +621,10 @@ def log_scoring_run(result: object, *, cutoff: str, out: str, experiment: str = 
                            **{f"model.{t}": v for t, v in result.versions.items()}})
         mlflow.log_metrics({f"rows.{k}": float(v) for k, v in result.counts.items()})
         mlflow.log_metrics({f"seconds.{k}": float(v) for k, v in result.seconds.items()})
+        changes = {f"tier_changes.{k}": float(v) for k, v in getattr(result, "tier_changes", {}).items()
+                   if np.isfinite(v)}
+        if changes:  # share of the members tiered on both nights whose tier changed
+            mlflow.log_metrics(changes)
         tags = {"shequn.job": "score", "shequn.output_digest": file_digest(out)}
         for role, path in (inputs or {}).items():
             if path:

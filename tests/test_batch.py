@@ -37,6 +37,8 @@ def first_run(logged_quickstart, tmp_path_factory):
 def test_the_job_writes_every_member_once_and_logs_the_run(first_run):
     from mlflow import MlflowClient
 
+    from shequn_ml.contacts import contact_columns
+    from shequn_ml.outputs import check_output_set
     from shequn_ml.scoring import OUTPUT_COLUMNS
 
     uri, out = first_run
@@ -50,6 +52,13 @@ def test_the_job_writes_every_member_once_and_logs_the_run(first_run):
     assert not table.duplicated(["group_id", "member_id"]).any()
     csv = pd.read_csv(out.with_suffix(".csv"))
     assert len(csv) == len(table) and list(csv.columns) == OUTPUT_COLUMNS
+    # the contact list beside it, in the same output set
+    contacts = pd.read_parquet(out.with_suffix(".contacts.parquet"))
+    assert list(contacts.columns) == contact_columns("both")
+    assert contacts.groupby("group_id").size().max() == 10
+    assert len(pd.read_csv(out.with_suffix(".contacts.csv"))) == len(contacts)
+    listed = [f["file"] for f in check_output_set(out.with_suffix(".manifest.json"))["files"]]
+    assert listed == ["scores.parquet", "scores.csv", "scores.contacts.parquet", "scores.contacts.csv"]
     client = MlflowClient(uri, registry_uri=uri)
     exp = client.get_experiment_by_name("shequn-scoring")
     runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
@@ -67,6 +76,8 @@ def test_a_rerun_is_byte_identical(first_run, tmp_path):
     again = tmp_path / "again.parquet"
     assert _score(uri, again, "--no-log") == 0
     assert again.read_bytes() == out.read_bytes()
+    contacts = ".contacts.parquet"
+    assert again.with_suffix(contacts).read_bytes() == out.with_suffix(contacts).read_bytes()
 
 
 def test_a_bad_alias_or_store_is_one_line_and_exit_2(first_run, tmp_path, capsys):
@@ -154,3 +165,65 @@ def test_nicknames_are_joined_as_of_the_cutoff(first_run, tmp_path, capsys):
     nick.drop(columns="nickname").to_parquet(tmp_path / "bad.parquet")
     assert _score(uri, tmp_path / "x.parquet", "--nicknames", str(tmp_path / "bad.parquet"), "--no-log") == 2
     assert "no column 'nickname'" in capsys.readouterr().err
+
+
+def test_one_language_the_previous_night_a_smaller_contact_list_and_a_workbook(first_run, tmp_path, capsys):
+    import openpyxl
+
+    from shequn_ml.contacts import contact_columns
+    from shequn_ml.outputs import check_output_set
+    from shequn_ml.scoring import output_columns
+
+    uri, out = first_run
+    night = tmp_path / "night1" / "scores.parquet"
+    assert _score(uri, night, "--no-log", "--cutoff", "2024-06-13", "--contacts-per-group", "0") == 0
+    assert sorted(p.name for p in night.parent.iterdir()) == ["scores.manifest.json", "scores.parquet"]
+    capsys.readouterr()
+    nxt = tmp_path / "night2" / "scores.parquet"
+    assert _score(uri, nxt, "--no-log", "--previous", str(night), "--lang", "zh", "--contacts-per-group", "2",
+                  "--csv-bom", "--xlsx") == 0
+    printed = capsys.readouterr().out
+    assert "changed since --previous" in printed and "contact list:" in printed
+    table = pd.read_parquet(nxt)
+    assert list(table.columns) == output_columns("zh")
+    contacts = pd.read_parquet(nxt.with_suffix(".contacts.parquet"))
+    assert list(contacts.columns) == contact_columns("zh")
+    assert contacts.groupby("group_id").size().max() == 2
+    info = check_output_set(nxt.with_suffix(".manifest.json"))
+    assert [f["file"] for f in info["files"]] == ["scores.parquet", "scores.csv", "scores.contacts.parquet",
+                                                  "scores.contacts.csv", "scores.xlsx"]
+    assert 0 <= info["tier_changes"]["silence_tier"] < 0.2
+    for csv in (nxt.with_suffix(".csv"), nxt.with_suffix(".contacts.csv")):
+        assert csv.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads the Chinese as UTF-8
+    wb = openpyxl.load_workbook(nxt.with_suffix(".xlsx"), read_only=True)
+    assert wb.sheetnames == ["scores", "contacts"]
+    rows = list(wb["contacts"].iter_rows(values_only=True))
+    assert list(rows[0]) == list(contacts.columns) and len(rows) == len(contacts) + 1
+    assert rows[1][contacts.columns.get_loc("reason_1_zh")] == contacts["reason_1_zh"].iloc[0]
+    assert wb["scores"].max_row == len(table) + 1
+    # tonight's tiers moved against last night's: the job says how many changed, and it is few
+    last = pd.read_parquet(night).set_index(["group_id", "member_id"])["silence_tier"]
+    now = table.set_index(["group_id", "member_id"])["silence_tier"]
+    both = last.reindex(now.index).fillna("").ne("") & now.ne("")
+    assert info["tier_changes"]["silence_tier"] == pytest.approx(
+        (last.reindex(now.index)[both] != now[both]).mean(), abs=1e-6)
+    # a rerun gives the same workbook, byte for byte
+    again = tmp_path / "night2b" / "scores.parquet"
+    assert _score(uri, again, "--no-log", "--previous", str(night), "--lang", "zh",
+                  "--contacts-per-group", "2", "--csv-bom", "--xlsx") == 0
+    assert again.with_suffix(".xlsx").read_bytes() == nxt.with_suffix(".xlsx").read_bytes()
+
+
+def test_a_previous_night_that_is_not_earlier_or_is_the_output_is_refused(first_run, tmp_path, capsys):
+    uri, out = first_run
+    never = tmp_path / "never.parquet"
+    assert _score(uri, never, "--no-log", "--previous", str(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not before this run's 2024-06-20" in err
+    assert _score(uri, never, "--no-log", "--previous", str(tmp_path / "missing.parquet")) == 2
+    assert "missing.parquet does not exist" in capsys.readouterr().err
+    same = tmp_path / "same.parquet"
+    pd.read_parquet(out).to_parquet(same)
+    assert _score(uri, same, "--no-log", "--previous", str(same)) == 2
+    assert "is the previous input" in capsys.readouterr().err
+    assert not never.exists()

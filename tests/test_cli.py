@@ -87,3 +87,18 @@ def test_features_command_needs_a_cutoff_and_a_valid_spec(write_csv, tmp_path, c
                  "--out", str(out)]) == 2
     assert f"{spec}: key 'windowz': Extra inputs are not permitted" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_score_refuses_bad_operator_options_before_any_work(write_csv, tmp_path, capsys):
+    path = write_csv(HEADER + "2024-01-01,g1,a,join,1,\n")
+    base = ["score", "--events", str(path), "--cutoff", "2024-02-01", "--out", str(tmp_path / "s.parquet"),
+            "--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}", "--quiet"]
+    assert main([*base, "--contacts-per-group", "-1"]) == 2
+    assert "--contacts-per-group must be 0 or more (0: no contact list), got -1" in capsys.readouterr().err
+    assert main([*base, "--group-reasons", "--engine", "spark"]) == 2
+    assert "--group-reasons is not supported by the Spark engine yet" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main([*base, "--lang", "fr"])
+    assert info.value.code == 2
+    assert "invalid choice: 'fr'" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists() and not (tmp_path / "s.parquet").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from shequn_ml.explain import (
     Explanation,
     family_importance,
     feature_importance,
+    group_signals,
     reason_codes,
     render_reason,
     shap_values,
@@ -90,11 +93,17 @@ def test_reason_codes_are_the_top_positive_signals(fitted):
         if names:
             assert contrib[names[0]] == contrib.max()
     reasons = reason_codes(ex, X[:200], lang="both")
-    assert list(reasons.columns) == ["reason_1", "reason_2", "reason_3"]
+    assert list(reasons.columns) == ["reason_1_en", "reason_1_zh", "reason_2_en", "reason_2_zh",
+                                     "reason_3_en", "reason_3_zh"]
     row = int(np.argmax(ex.values["days_since_speak"].to_numpy()))
     assert top.iloc[row, 0] == "days_since_speak"
     days = round(X["days_since_speak"].iloc[row])
-    assert reasons.iloc[row, 0] == f"no message for {days} days / {days}天未发言"
+    assert days > 1  # the row that days_since_speak raised most was silent for long
+    assert reasons.loc[reasons.index[row], ["reason_1_en", "reason_1_zh"]].tolist() == \
+        [f"no message for {days} days", f"{days}天未发言"]
+    # one language only, the same sentences
+    pd.testing.assert_frame_equal(reason_codes(ex, X[:200], lang="en"),
+                                  reasons[["reason_1_en", "reason_2_en", "reason_3_en"]])
 
 
 def test_every_reason_cell_is_its_feature_rendered_with_the_row_value(fitted):
@@ -102,12 +111,16 @@ def test_every_reason_cell_is_its_feature_rendered_with_the_row_value(fitted):
     X = X[:300].copy()
     X.iloc[::7, X.columns.get_loc("days_since_speak")] = np.nan  # missing values render as "?"
     ex = shap_values(model, X)
-    top, reasons = top_features(ex, 3), reason_codes(ex, X, lang="zh")
+    # member reasons leave the group-level group_size out
+    top = top_features(ex, 3, exclude=["group_size"])
+    reasons = reason_codes(ex, X, lang="zh", with_features=True)
+    assert list(reasons.columns) == [f"reason_{j}_{part}" for j in (1, 2, 3) for part in ("feature", "zh")]
     for i in range(len(X)):
         for j in range(3):
             name = top.iloc[i, j]
             want = render_reason(name, float(X[name].iloc[i]), "zh") if isinstance(name, str) else ""
-            assert reasons.iloc[i, j] == want
+            assert reasons[f"reason_{j + 1}_zh"].iloc[i] == want
+            assert reasons[f"reason_{j + 1}_feature"].iloc[i] == (name if isinstance(name, str) else "")
 
 
 def test_rendering_and_rows_without_positive_signals():
@@ -117,7 +130,53 @@ def test_rendering_and_rows_without_positive_signals():
     assert render_reason("not_a_feature", 2.5, "en") == "not_a_feature = 2.5"
     ex = Explanation(pd.DataFrame({"days_since_speak": [-1.0, 0.5]}), 0.0)
     reasons = reason_codes(ex, pd.DataFrame({"days_since_speak": [3.0, 9.0]}), k=1, lang="en")
-    assert reasons["reason_1"].tolist() == ["", "no message for 9 days"]
+    assert reasons["reason_1_en"].tolist() == ["", "no message for 9 days"]
+    with pytest.raises(ValueError, match=r"lang must be 'en', 'zh' or 'both', got 'fr'"):
+        reason_codes(ex, pd.DataFrame({"days_since_speak": [3.0, 9.0]}), lang="fr")
+
+
+def test_group_level_features_are_not_member_reasons_unless_asked_for():
+    rng = np.random.default_rng(4)
+    n = 4000
+    group = rng.integers(0, 40, n)
+    size = rng.integers(5, 500, 40)[group].astype(float)  # one value per group
+    X = pd.DataFrame({"days_since_speak": rng.exponential(6, n), "group_size": size,
+                      "group_speak_per_member_7d": rng.exponential(1, 40)[group]})
+    logit = 0.2 * X.days_since_speak + 0.01 * X.group_size - 1.5 * X.group_speak_per_member_7d - 2
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    model = ChurnModel(n_estimators=80, calibration=None, early_stopping_rounds=None).fit(X, y)
+    ex = shap_values(model, X)
+    assert (top_features(ex, 1)["feature_1"] == "group_size").mean() > 0.2  # the group often dominates
+    member = reason_codes(ex, X, lang="en", with_features=True)
+    assert set(member[["reason_1_feature", "reason_2_feature", "reason_3_feature"]].stack()) <= \
+        {"days_since_speak", ""}
+    assert (member["reason_2_feature"] == "").all()  # one member-level feature: one reason at most
+    both = reason_codes(ex, X, lang="en", group_level=True, with_features=True)
+    assert (both["reason_1_feature"] == "group_size").mean() > 0.2
+    # per group: the mean SHAP value of each group-level feature over the group's rows
+    signals = group_signals(ex, X, group, lang="both", with_features=True)
+    assert signals["group_id"].tolist() == sorted(map(str, set(group)))
+    assert signals["members_explained"].sum() == n
+    means = ex.values[["group_size", "group_speak_per_member_7d"]].groupby(group).mean()
+    for _, row in signals.iterrows():
+        m = means.loc[int(row["group_id"])]
+        positive = m[m > 0].sort_values(ascending=False, kind="stable")
+        want = list(positive.index[:2]) + [""] * (3 - min(len(positive), 2))
+        assert [row[f"group_signal_{k}_feature"] for k in (1, 2, 3)] == want[:3]
+        if "group_size" in positive.index:
+            size_of_group = float(size[group == int(row["group_id"])][0])
+            k = list(positive.index).index("group_size") + 1
+            assert row[f"group_signal_{k}_en"] == render_reason("group_size", size_of_group, "en")
+            assert row[f"group_signal_{k}_zh"] == render_reason("group_size", size_of_group, "zh")
+    with pytest.raises(ValueError, match=r"group_signals: 3 group ids for 4000 rows \(4000 explained\)"):
+        group_signals(ex, X, ["a", "b", "c"])
+
+
+def test_excluded_or_missing_columns_are_never_chosen_nor_repeated():
+    ex = Explanation(pd.DataFrame({"a": [2.0, np.nan], "b": [1.0, 3.0], "group_size": [5.0, 5.0]}), 0.0)
+    top = top_features(ex, 3, exclude=["group_size"])
+    assert [[n if isinstance(n, str) else None for n in row] for row in top.to_numpy()] == \
+        [["a", "b", None], ["b", None, None]]
 
 
 def test_importance_sums_per_family(fitted):
@@ -155,3 +214,112 @@ def test_vectorised_display_equals_the_scalar_one(name, values):
 
     assert _display_many(name, np.array(values, dtype=float)).tolist() == \
         [_display(name, v) for v in values]
+
+
+# ---------------------------------------------------------------------------- wording
+#: Count nouns of the English templates, singular -> plural (read from no template: written here).
+NOUNS = {"time": "times", "day": "days", "member": "members", "coupon": "coupons",
+         "red packet": "red packets", "purchase": "purchases", "reply": "replies",
+         "interaction": "interactions", "group": "groups",
+         "invitee": "invitees", "red packet or coupon": "red packets or coupons",
+         "sign-up or offline attendance": "sign-ups or offline attendances"}
+
+
+def _templates() -> dict:
+    """Every registered reason template: the default spec's features and the ranker's extra columns."""
+    from shequn_ml.features.pipeline import feature_catalogue
+    from shequn_ml.ranking import define_kol_features
+
+    define_kol_features(28, 30)
+    defs = feature_catalogue()
+    from shequn_ml.features._registry import catalogue
+
+    defs.update({k: v for k, v in catalogue().items() if k.startswith(("prev_", "hits_"))})
+    return defs
+
+
+def _counted(defs: dict) -> list[str]:
+    """The features whose English sentence puts a number before a count noun."""
+    plural = "|".join(sorted(map(re.escape, NOUNS.values()), key=len, reverse=True))
+    return sorted(n for n, d in defs.items()
+                  if re.search(r"\{value\} (?:different |activity )?\[", d.reason_en)
+                  or re.search(rf"\{{value\}} (?:different |activity )?(?:{plural})\b", d.reason_en)
+                  or "[day|days]" in d.reason_en)
+
+
+def _agrees(sentence: str) -> list[str]:
+    """The number/noun disagreements in an English sentence ("1 times", "2 coupon")."""
+    bad = []
+    for number, noun in re.findall(r"(-?\d+(?:\.\d+)?) (?:different |activity )?([a-z][a-z -]*)", sentence):
+        for one, many in sorted(NOUNS.items(), key=lambda kv: -len(kv[1])):
+            if noun.startswith(many) and (noun == many or not noun[len(many)].isalpha()):
+                if abs(float(number)) == 1:
+                    bad.append(f"{number} {many}")
+                break
+            if noun.startswith(one) and (noun == one or not noun[len(one)].isalpha()):
+                if abs(float(number)) != 1:
+                    bad.append(f"{number} {one}")
+                break
+    return bad
+
+
+def test_no_template_counts_without_agreeing_in_number():
+    defs = _templates()
+    counted = _counted(defs)
+    # the count and day templates of every family, and the ranker's
+    assert {"speak_count_30d", "days_since_speak", "coupon_claims_30d", "renewals", "days_to_expiry",
+            "partners_in", "groups_in", "group_speak_per_member_7d", "prev_responders"} <= set(counted)
+    plural = "|".join(map(re.escape, NOUNS.values()))
+    for name in defs:
+        assert not re.search(rf"\{{value\}} (?:different )?(?:{plural})\b", defs[name].reason_en), \
+            f"{name}: {defs[name].reason_en!r} puts a fixed plural after the value"
+
+
+@pytest.mark.parametrize("value", [1.0, 2.0, 0.0, -1.5, -1.0, 1.04, 0.5, 12.0])
+def test_every_count_and_day_template_agrees_with_its_value(value):
+    defs = _templates()
+    for name in _counted(defs):
+        en, zh = render_reason(name, value, "en"), render_reason(name, value, "zh")
+        assert not re.search(r"[\[\]|{}]", en + zh), f"{name}: {en!r} / {zh!r}"
+        assert _agrees(en) == [], f"{name} at {value}: {en!r}"
+        # a negative number of days ahead reads as the past ("expired 1.5 days ago"); counts and
+        # days-since that cannot be negative show the value as it is, in agreement
+        assert not re.search(r"\bin -\d+(?:\.\d+)? days?\b", en), f"{name} at {value}: {en!r}"
+
+
+def test_count_and_day_wording_at_one_two_zero_and_below_zero():
+    cases = {
+        ("speak_count_30d", 1): ("spoke 1 time in 30 days", "30天内发言1次"),
+        ("speak_count_30d", 2): ("spoke 2 times in 30 days", "30天内发言2次"),
+        ("speak_count_30d", 0): ("spoke 0 times in 30 days", "30天内发言0次"),
+        ("coupon_claims_30d", 1): ("claimed 1 coupon in 30 days", "30天内领券1张"),
+        ("coupon_claims_30d", 2): ("claimed 2 coupons in 30 days", "30天内领券2张"),
+        ("renewals", 1): ("renewed 1 time", "已续费1次"),
+        ("days_since_speak", 1): ("no message for 1 day", "1天未发言"),
+        ("days_since_speak", 1.04): ("no message for 1 day", "1天未发言"),  # shown as 1, not "1.0 days"
+        ("days_since_speak", 0.5): ("no message for 0.5 days", "0.5天未发言"),
+        ("days_to_expiry", 2): ("membership expires in 2 days", "会员2天后到期"),
+        ("days_to_expiry", 1): ("membership expires in 1 day", "会员1天后到期"),
+        ("days_to_expiry", 0): ("membership expires in 0 days", "会员0天后到期"),
+        ("days_to_expiry", -1.5): ("membership expired 1.5 days ago", "会员已过期1.5天"),
+        ("days_to_expiry", -1): ("membership expired 1 day ago", "会员已过期1天"),
+        ("days_to_expiry", -0.01): ("membership expires in 0 days", "会员0天后到期"),  # never "-0"
+        ("partners_in", 1): ("1 different member responded to them", "1位群友回应过TA"),
+        ("invitees_active", 1): ("1 of the people they invited is still active", "邀请的人中1人仍活跃"),
+        ("invitees_active", 3): ("3 of the people they invited are still active", "邀请的人中3人仍活跃"),
+        ("groups_in", 1): ("is in 1 group", "同时在1个群"),
+        ("group_speak_per_member_7d", 1): ("the group speaks 1 time per member in 7 days",
+                                           "群内7天人均发言1次"),
+        ("group_speak_per_member_7d", 0.1): ("the group speaks 0.1 times per member in 7 days",
+                                             "群内7天人均发言0.1次"),
+        ("group_benefit_events_14d", 1): ("1 red packet or coupon in the group in 14 days",
+                                          "群内14天有1次红包或领券"),
+        ("ever_spoke", 0): ("has never spoken in the group", "入群后从未发言"),
+        ("ever_spoke", 1): ("has spoken in the group", "曾在群内发言"),
+        ("is_paid", 0): ("free member (not paid)", "免费成员（未付费）"),
+        ("is_paid", 1): ("paid member", "付费会员"),
+    }
+    _templates()
+    for (name, value), (en, zh) in cases.items():
+        assert (render_reason(name, value, "en"), render_reason(name, value, "zh")) == (en, zh), (name, value)
+    assert render_reason("days_to_expiry", -1.5) == "membership expired 1.5 days ago / 会员已过期1.5天"

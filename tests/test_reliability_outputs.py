@@ -165,10 +165,16 @@ def test_recovery_finishes_a_committed_set_and_removes_strays(tmp_path):
 FAULT_POINTS = [
     "stage:read", "stage:load models", "stage:roster", "stage:features", "stage:score silence",
     "stage:score churn", "stage:score kol", "stage:assemble", "stage:write",
-    "write:tmp:scores.parquet", "write:tmp:scores.csv", "write:tmp:manifest", "write:journal-tmp",
-    "write:journal", "write:rename:0", "write:rename:1", "write:rename:2", "write:done",
+    "write:tmp:scores.parquet", "write:tmp:scores.csv", "write:tmp:scores.contacts.parquet",
+    "write:tmp:scores.contacts.csv", "write:tmp:manifest", "write:journal-tmp",
+    "write:journal", "write:rename:0", "write:rename:1", "write:rename:2", "write:rename:3",
+    "write:rename:4", "write:done",
     "stage:log", "stage:logged",
 ]
+
+
+#: The files of one run with --csv, the manifest aside (the table, the contact list, their CSVs).
+SET_FILES = ["scores.parquet", "scores.csv", "scores.contacts.parquet", "scores.contacts.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +187,8 @@ def two_sets(logged_quickstart, tmp_path_factory):
         assert main(_args(uri, folder / "scores.parquet", cutoff, "--csv")) == 0
         sets[cutoff] = _set(folder)
     assert sets[OLD_CUTOFF]["scores.parquet"] != sets[NEW_CUTOFF]["scores.parquet"]
-    assert sorted(sets[NEW_CUTOFF]) == ["scores.csv", "scores.manifest.json", "scores.parquet"]
+    assert sorted(sets[NEW_CUTOFF]) == ["scores.contacts.csv", "scores.contacts.parquet", "scores.csv",
+                                        "scores.manifest.json", "scores.parquet"]
     return uri, sets
 
 
@@ -204,13 +211,12 @@ def test_killed_at_any_point_the_output_is_the_old_set_or_the_new_one(two_sets, 
         committed = (folder / ".scores.manifest.json.journal").exists()
         if committed:  # the next run (or any reader through recover_output_set) completes it
             assert recover_output_set(folder / "scores.manifest.json",
-                                      [folder / "scores.parquet", folder / "scores.csv"]) == "completed"
+                                      [folder / n for n in SET_FILES]) == "completed"
             visible = _set(folder)
         outcomes[point] = "new" if visible == new else "old" if visible == old else "mixed"
         assert outcomes[point] != "mixed", f"{point}: a mix of the old and new outputs: {sorted(visible)}"
         if not committed and outcomes[point] == "old":
-            recover_output_set(folder / "scores.manifest.json",
-                               [folder / "scores.parquet", folder / "scores.csv"])
+            recover_output_set(folder / "scores.manifest.json", [folder / n for n in SET_FILES])
         assert _set(folder).keys() == new.keys(), f"{point}: stray files {sorted(_set(folder))}"
     # the kill points before the commit keep the old set, those after it give the new one
     after_commit = FAULT_POINTS[FAULT_POINTS.index("write:journal"):]
@@ -275,8 +281,9 @@ def test_the_csv_can_carry_a_bom_for_excel(two_sets, tmp_path):
     uri, sets = two_sets
     out = tmp_path / "scores.parquet"
     assert main(_args(uri, out, NEW_CUTOFF, "--csv", "--csv-bom", "--no-log")) == 0
-    data = (tmp_path / "scores.csv").read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf") and data[3:] == sets[NEW_CUTOFF]["scores.csv"]
+    for name in ("scores.csv", "scores.contacts.csv"):  # every CSV of the set, the contact list too
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(b"\xef\xbb\xbf") and data[3:] == sets[NEW_CUTOFF][name]
     shutil.rmtree(tmp_path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from shequn_ml import schema
 from shequn_ml.io import read_events, read_groups, read_members
-from shequn_ml.scoring import OUTPUT_COLUMNS, STATUSES, ModelBundle, score_members
+from shequn_ml.scoring import OUTPUT_COLUMNS, STATUSES, ModelBundle, output_columns, score_members
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
                                         "ignore::UserWarning:mlflow")
@@ -135,13 +136,40 @@ def test_scores_are_the_models_own_and_missing_only_with_a_reason(world, bundles
 
 
 def test_reasons_and_kol_ranks(scored):
+    from shequn_ml.explain import render_reason
+    from shequn_ml.features._registry import catalogue
+
     table = scored.table
     s = table.loc[table["status"] == "scored"]
-    assert (s["churn_reason_1"].str.len() > 0).mean() > 0.9
-    assert s["churn_reason_1"].str.contains(" / ").all()  # English / 中文
+    assert (s["churn_reason_1_en"].str.len() > 0).mean() > 0.9
     with_silence = s.loc[s["silence_risk"].notna()]
-    assert (with_silence["silence_reason_1"].str.len() > 0).mean() > 0.9
-    assert (table.loc[table["status"] != "scored", [f"kol_reason_{i}" for i in (1, 2, 3)]] == "").all().all()
+    assert (with_silence["silence_reason_1_en"].str.len() > 0).mean() > 0.9
+    defs = catalogue()
+    for task in ("silence", "churn", "kol"):
+        for k in (1, 2, 3):
+            en, zh, feat = (table[f"{task}_reason_{k}_{p}"] for p in ("en", "zh", "feature"))
+            # one language per cell, both present together with the feature behind them
+            assert not en.str.contains(" / ").any() and not zh.str.contains(" / ").any()
+            assert ((en != "") == (zh != "")).all() and ((en != "") == (feat != "")).all()
+            assert zh[zh != ""].str.contains(r"[\u4e00-\u9fff]").all()
+            assert not en.str.contains(r"[\u4e00-\u9fff]").any()
+            # member reasons are the member's own features, never the group's
+            assert not any(defs[f].family == "group_context" for f in set(feat) - {""})
+        unscored = table.loc[table["status"] != "scored", [f"{task}_reason_{i}_en" for i in (1, 2, 3)]]
+        assert (unscored == "").all().all()
+    # each sentence is its feature's template filled in (the values are checked in test_explain)
+    for task in ("silence", "churn"):
+        pairs = s[[f"{task}_reason_1_{p}" for p in ("feature", "en", "zh")]].drop_duplicates()
+        for feat, en, zh in pairs.itertuples(index=False):
+            if not feat:
+                continue
+            d = defs[feat]
+            for text, templates in ((en, (d.reason_en, d.reason_en_zero, d.reason_en_negative)),
+                                    (zh, (d.reason_zh, d.reason_zh_zero, d.reason_zh_negative))):
+                patterns = [re.sub(r"\\\[([^|\]]*)\\\|([^\]]*)\\\]", r"(?:\1|\2)",
+                                   re.escape(t)).replace(re.escape("{value}"), ".+?") for t in templates if t]
+                assert any(re.fullmatch(p, text) for p in patterns), (feat, text, templates)
+    assert render_reason("days_since_speak", 3.0, "en") == "no message for 3 days"
     for _, grp in s.groupby("group_id"):
         ranks = grp["kol_rank_in_group"].to_numpy(dtype=int)
         assert sorted(ranks) == list(range(1, len(grp) + 1))
@@ -170,8 +198,8 @@ def test_events_at_or_after_the_cutoff_change_nothing(world, bundles, scored, la
         more = read_events(raw)
     again = score_members(more, CUTOFF, {"churn": bundles["churn"], "kol": bundles["kol"]},
                           members=members, groups=groups)
-    cols = ["group_id", "member_id", "status", "churn_risk", "kol_score", "kol_rank_in_group",
-            "churn_reason_1", "kol_reason_1"]
+    cols = ["group_id", "member_id", "status", "churn_risk", "churn_tier", "kol_score", "kol_rank_in_group",
+            "churn_reason_1_en", "churn_reason_1_zh", "churn_reason_1_feature", "kol_reason_1_en"]
     pd.testing.assert_frame_equal(again.table[cols], scored.table[cols])
 
 
@@ -237,3 +265,95 @@ def test_the_roster_follows_the_group_by_rule(rows, listed, cut_day):
     got = got.sort_values(["group_id", "member_id"]).reset_index(drop=True)
     want = _roster_by_group_by(events, members, cutoff)
     pd.testing.assert_frame_equal(got.astype(str), want.astype(str))
+
+
+def test_one_language_gives_only_its_columns_and_the_same_sentences(world, bundles, scored):
+    events, members, groups = world
+    en = score_members(events, CUTOFF, bundles, members=members, groups=groups, lang="en",
+                       contacts_per_group=3)
+    assert list(en.table.columns) == output_columns("en")
+    assert not [c for c in en.table.columns if c.endswith("_zh")]
+    pd.testing.assert_frame_equal(en.table, scored.table[output_columns("en")])
+    assert "action_zh" not in en.contacts.columns and "reason_1_en" in en.contacts.columns
+    assert en.contacts.groupby("group_id").size().max() == 3
+    with pytest.raises(ValueError, match=r"lang must be 'en', 'zh' or 'both', got 'de'"):
+        score_members(events, CUTOFF, bundles, members=members, groups=groups, lang="de")
+
+
+def test_group_level_reasons_are_an_option_and_reported_once_per_group(world, bundles, scored):
+    from shequn_ml.features._registry import catalogue
+
+    events, members, groups = world
+    defs = catalogue()
+    sig = scored.group_signals
+    scored_groups = set(scored.table.loc[scored.table["status"] == "scored", "group_id"])
+    assert set(sig["group_id"]) == scored_groups and sig["group_id"].is_unique
+    for task in ("silence", "churn"):
+        feats = set(sig[[f"{task}_group_signal_{k}_feature" for k in (1, 2, 3)]].stack()) - {""}
+        assert feats and all(defs[f].family == "group_context" for f in feats)
+        n = scored.table.loc[scored.table[f"{task}_risk"].notna()].groupby("group_id").size()
+        assert sig.set_index("group_id")[f"{task}_members_explained"].reindex(n.index).tolist() == n.tolist()
+    assert (sig["churn_group_signal_1_en"] != "").mean() > 0.5
+    both = score_members(events, CUTOFF, {"churn": bundles["churn"]}, members=members, groups=groups,
+                         group_level=True, contacts_per_group=None)
+    feats = both.table[[f"churn_reason_{k}_feature" for k in (1, 2, 3)]].stack()
+    assert any(defs[f].family == "group_context" for f in set(feats) - {""})
+    assert both.contacts is None
+
+
+def test_tiers_follow_the_thresholds_and_hold_against_the_previous_night(world, bundles, scored):
+    from shequn_ml.contacts import TierPolicy
+    from shequn_ml.split import DataError
+
+    events, members, groups = world
+    t = scored.table
+    for task in ("silence", "churn"):
+        risk, tier = t[f"{task}_risk"], t[f"{task}_tier"]
+        assert (tier[risk.isna()] == "").all()
+        assert (tier[risk >= 0.6] == "高").all() and (tier[risk < 0.3] == "低").all()
+        assert (tier[(risk >= 0.3) & (risk < 0.6)] == "中").all()
+        assert scored.counts[f"{task}_tier.high"] == (tier == "高").sum()
+    assert scored.tier_changes == {}
+    # last night: every member's risk a little lower, then a lot lower
+    tonight = CUTOFF + pd.Timedelta(days=1)
+    for shift in (0.04, 0.3):
+        prev = t.assign(cutoff=CUTOFF, silence_risk=t["silence_risk"] - shift,
+                        churn_risk=t["churn_risk"] - shift)
+        prev = prev.assign(**{f"{k}_tier": TierPolicy().assign(prev[f"{k}_risk"])
+                              for k in ("silence", "churn")})
+        again = score_members(events, tonight, bundles, members=members, groups=groups, previous=prev,
+                              contacts_per_group=None)
+        now = again.table.set_index(["group_id", "member_id"])
+        before = prev.set_index(["group_id", "member_id"])["silence_tier"].reindex(now.index)
+        before = before.fillna("").to_numpy(dtype=object)
+        plain = TierPolicy(margin=0.0).assign(now["silence_risk"])
+        held = now["silence_tier"].to_numpy(dtype=object)
+        moved = (before != "") & (held != "") & (before != held)
+        plain_moved = (before != "") & (plain != "") & (before != plain)
+        assert moved.sum() <= plain_moved.sum()
+        if shift == 0.04:  # within the margin: the tiers of last night hold
+            assert moved.sum() < 0.5 * plain_moved.sum()
+        else:              # a real change: they move
+            assert moved.sum() > 0.8 * plain_moved.sum() > 0
+        both = (before != "") & (held != "")
+        assert again.tier_changes["silence_tier"] == pytest.approx(moved.sum() / both.sum())
+    with pytest.raises(DataError, match=r"not before this run's 2024-05-01"):
+        score_members(events, CUTOFF, bundles, members=members, groups=groups, previous=t)
+
+
+def test_the_contact_list_is_of_scored_members_capped_per_group(world, scored):
+    _, members, _ = world
+    c = scored.contacts
+    assert c.groupby("group_id").size().max() <= 10
+    table = scored.table.set_index(["group_id", "member_id"])
+    rows = table.loc[pd.MultiIndex.from_frame(c[["group_id", "member_id"]])]
+    assert (rows["status"] == "scored").all()
+    np.testing.assert_allclose(c["churn_risk"], rows["churn_risk"])
+    # ranked by priority within each group; priority = the larger risk x value
+    np.testing.assert_allclose(c["priority"], np.fmax(c["silence_risk"], c["churn_risk"]) * c["value"])
+    assert (c.groupby("group_id")["priority"].diff().dropna() <= 0).all()
+    assert set(c["action_code"]) <= {"renewal_reminder", "offer_benefit", "introduce", "check_in"}
+    paid = members.loc[members["paid"].fillna(False).astype(bool), ["group_id", "member_id"]].astype(str)
+    is_paid = pd.MultiIndex.from_frame(c[["group_id", "member_id"]]).isin(pd.MultiIndex.from_frame(paid))
+    assert (c["paid"].to_numpy() == is_paid).all()
+    assert (c.loc[c["action_code"] == "renewal_reminder", "paid"]).all()

@@ -83,15 +83,32 @@ def _assert_same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:
         assert np.nanmax(np.abs(x - y)) < 1e-9, col
     ranks = [t["kol_rank_in_group"].fillna(-1).to_numpy(dtype=int) for t in (a, b)]
     assert (ranks[0] == ranks[1]).all()
-    text = [c for c in a.columns if "reason" in c or c == "note" or c.endswith("_version")]
+    text = [c for c in a.columns if "reason" in c or c == "note" or c.endswith(("_version", "_tier"))]
+    assert {"silence_tier", "churn_tier", "churn_reason_1_en", "kol_reason_3_feature"} <= set(text)
     pd.testing.assert_frame_equal(a[text].astype(str), b[text].astype(str))
+
+
+def _assert_same_extras(a, b) -> None:
+    """The contact lists and the group signals of two engines' results (numbers to 1e-9, as the scores)."""
+    assert list(a.contacts.columns) == list(b.contacts.columns) and len(a.contacts) == len(b.contacts)
+    numbers = ["silence_risk", "churn_risk", "influence", "value", "priority"]
+    for col in numbers:
+        x, y = a.contacts[col].to_numpy(dtype=float), b.contacts[col].to_numpy(dtype=float)
+        assert (np.isnan(x) == np.isnan(y)).all() and np.nanmax(np.abs(x - y)) < 1e-9, col
+    rest = [c for c in a.contacts.columns if c not in numbers]
+    pd.testing.assert_frame_equal(a.contacts[rest].astype(str), b.contacts[rest].astype(str))
+    pd.testing.assert_frame_equal(a.group_signals.astype(str), b.group_signals.astype(str))
 
 
 def test_spark_gives_the_pandas_scores_and_reasons(both_engines):
     local, on_spark, _ = both_engines
     _assert_same_table(local.table, on_spark.table)
+    _assert_same_extras(local, on_spark)
     assert local.counts == on_spark.counts
     assert (local.table["status"] == "scored").sum() > 1000
+    assert len(local.contacts) > 100
+    scored_groups = set(local.table.loc[local.table["status"] == "scored", "group_id"])
+    assert set(local.group_signals["group_id"]) == scored_groups
 
 
 def test_spark_with_groups_bucketed_per_call_gives_the_same_table(spark, both_engines, logged_quickstart,
@@ -109,6 +126,7 @@ def test_spark_with_groups_bucketed_per_call_gives_the_same_table(spark, both_en
                                    members=SAMPLE / "members.parquet", groups=SAMPLE / "groups.parquet",
                                    spark=spark, groups_per_call=7, progress=calls.append)
     _assert_same_table(local.table, bucketed.table)
+    _assert_same_extras(local, bucketed)
     assert bucketed.counts == local.counts
     # the 30 groups went to several calls, each group to exactly one
     from shequn_ml.spark import CALL, _calls, _n_calls
@@ -145,7 +163,9 @@ def test_the_batch_job_on_spark_writes_through_spark(spark, logged_quickstart, t
                                    members=str(SAMPLE / "members.parquet"),
                                    groups=str(SAMPLE / "groups.parquet"), engine="spark",
                                    csv=True, tracking_uri=logged_quickstart[2], log_run=False)
-    assert done.written == [out, out.with_suffix(".csv"), out.with_suffix(".manifest.json")]
+    assert done.written == [out, out.with_suffix(".csv"), out.with_suffix(".contacts.parquet"),
+                            out.with_suffix(".contacts.csv"), out.with_suffix(".manifest.json")]
+    assert len(pd.read_parquet(out.with_suffix(".contacts.parquet"))) == len(done.result.contacts) > 0
     from shequn_ml.outputs import check_output_set
 
     assert check_output_set(done.written[-1])["counts"]["rows_out"] == done.result.counts["rows_out"]
@@ -153,3 +173,32 @@ def test_the_batch_job_on_spark_writes_through_spark(spark, logged_quickstart, t
     assert len(table) == done.result.counts["rows_out"] == done.result.counts["rows_in"]
     assert len(pd.read_csv(out.with_suffix(".csv"))) == len(table)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scores.")]  # no temp folder left
+
+
+def test_spark_gives_the_pandas_tiers_against_a_previous_night_and_one_language(spark, both_engines,
+                                                                               logged_quickstart, tmp_path):
+    from shequn_ml.io import read_events, read_groups, read_members
+    from shequn_ml.scoring import output_columns, score_members
+    from shequn_ml.spark import score_members_spark
+    from shequn_ml.tracking import load_bundle
+
+    local, _, _ = both_engines
+    uri = logged_quickstart[2]
+    bundles = {t: load_bundle(logged_quickstart[1][t].model_name, tracking_uri=uri)
+               for t in ("silence", "churn", "kol")}
+    prev = local.table
+    tonight = "2024-06-21"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = read_events(SAMPLE / "events.parquet")
+        mt = read_members(SAMPLE / "members.parquet")
+        gt = read_groups(SAMPLE / "groups.parquet")
+    a = score_members(ev, tonight, bundles, members=mt, groups=gt, previous=prev, lang="en")
+    b = score_members_spark(SAMPLE / "events.parquet", tonight, bundles, members=SAMPLE / "members.parquet",
+                            groups=SAMPLE / "groups.parquet", spark=spark, groups_per_call=16, previous=prev,
+                            lang="en", out=tmp_path / "s.parquet", xlsx=True)
+    assert list(b.table.columns) == output_columns("en")
+    _assert_same_table(a.table, b.table)
+    _assert_same_extras(a, b)
+    assert a.tier_changes == b.tier_changes and 0 <= a.tier_changes["silence_tier"] < 0.2
+    assert (tmp_path / "s.xlsx").is_file() and (tmp_path / "s.contacts.parquet").is_file()

@@ -79,9 +79,14 @@ def test_kol_run_metrics_candidates_and_model(logged):
     X = result.kol.test_frame[list(result.kol.model.feature_names_in_)].head(50)
     out = model.predict(X)
     np.testing.assert_allclose(out["score"].to_numpy(), result.kol.model.predict(X), atol=1e-12)
-    assert out["reason_1"].str.len().gt(0).any()
+    assert out["reason_1_en"].str.len().gt(0).any()
+    parts = [f"reason_{k}_{p}" for k in (1, 2, 3) for p in ("feature", "en", "zh")]
+    assert list(out.columns) == ["score", *parts]
     # the KOL-only columns have reason templates, not "name = value"
-    assert not out[["reason_1", "reason_2", "reason_3"]].stack().str.contains(r"^\w+ = ", regex=True).any()
+    for lang in ("en", "zh"):
+        cells = out[[f"reason_{k}_{lang}" for k in (1, 2, 3)]].stack()
+        assert not cells.str.contains(r"^\w+ = ", regex=True).any()
+    assert out.loc[out["reason_1_zh"] != "", "reason_1_zh"].str.contains(r"[\u4e00-\u9fff]").all()
 
 
 def test_artifacts_plots_open_as_images_and_ids_are_pseudonymised(logged):
@@ -105,7 +110,9 @@ def test_artifacts_plots_open_as_images_and_ids_are_pseudonymised(logged):
     raw_ids = set(result.tasks["silence"].test_frame["member_id"].astype(str))
     assert not set(scores["member_id"].astype(str)) & raw_ids
     assert scores["member_id"].astype(str).str.fullmatch(r"[0-9a-f]{16}").all()
-    assert {"reason_1", "reason_2", "reason_3", "score", "label"} <= set(scores.columns)
+    assert {"reason_1_en", "reason_1_zh", "reason_3_en", "reason_3_zh", "score", "label"} <= \
+        set(scores.columns)
+    assert "reason_1" not in scores.columns
     shap_table = pd.read_csv(tables / "shap_mean_abs.csv")
     assert set(shap_table["family"]) <= {"engagement", "benefit", "relationship", "group_context"}
 
@@ -123,7 +130,12 @@ def test_registered_champion_predicts_like_the_in_memory_model(logged):
         out = model.predict(X)
         expected = r.models["lightgbm"].predict_proba(X)[:, 1]
         np.testing.assert_allclose(out["score"].to_numpy(), expected, atol=1e-12)
-        assert out["reason_1"].str.len().gt(0).any()
+        assert out["reason_1_en"].str.len().gt(0).any() and out["reason_1_zh"].str.len().gt(0).any()
+        # the pyfunc's reasons are the batch job's: member-level features only
+        from shequn_ml.features._registry import catalogue
+
+        feats = set(out[["reason_1_feature", "reason_2_feature", "reason_3_feature"]].stack()) - {""}
+        assert feats and all(catalogue()[f].family != "group_context" for f in feats)
 
 
 def test_champion_moves_only_to_a_better_version_of_the_same_community(logged):

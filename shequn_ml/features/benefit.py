@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shequn_ml.features._registry import feature
+from shequn_ml.features._registry import days, feature
 from shequn_ml.features.snapshots import Snapshot
 from shequn_ml.features.spec import FeatureSpec
 
@@ -34,30 +34,33 @@ def define(spec: FeatureSpec) -> None:
     """Register this family's features for ``spec`` (windows decide the names)."""
     for w in spec.windows:
         feature(f"red_packet_claims_{w}d", FAMILY, w, f"red packets claimed in the last {w} days.",
-                f"claimed {{value}} red packets in {w} days", f"{w}天内抢红包{{value}}次")
+                f"claimed {{value}} [red packet|red packets] in {days(w)}", f"{w}天内抢红包{{value}}次")
     feature("coupon_claims_30d", FAMILY, 30, "coupons claimed in the last 30 days.",
-            "claimed {value} coupons in 30 days", "30天内领券{value}张")
+            "claimed {value} [coupon|coupons] in 30 days", "30天内领券{value}张")
     feature("coupon_redeems_30d", FAMILY, 30, "coupons used in a purchase in the last 30 days.",
-            "used {value} coupons in 30 days", "30天内用券{value}张")
+            "used {value} [coupon|coupons] in 30 days", "30天内用券{value}张")
     feature("purchases_90d", FAMILY, 90, "purchases in the last 90 days.",
-            "made {value} purchases in 90 days", "90天内购买{value}次")
+            "made {value} [purchase|purchases] in 90 days", "90天内购买{value}次")
     feature("spend_90d", FAMILY, 90, "money spent on purchases and renewals in the last 90 days.",
             "spent {value} in 90 days", "90天内消费{value}元")
     feature("red_packets_sent_90d", FAMILY, 90, "red packets the member sent in the last 90 days.",
-            "sent {value} red packets in 90 days", "90天内发红包{value}个")
+            "sent {value} [red packet|red packets] in 90 days", "90天内发红包{value}个")
     feature("benefit_only_share_90d", FAMILY, 90,
             "share of the member's events in the last 90 days that are benefit claims or fall "
             "right after a red packet or coupon went out (1 = comes only for benefits).",
             "comes mostly for red packets and coupons ({value} of activity)",
             "主要为红包和优惠券而来（占活动{value}）")
     feature("is_paid", FAMILY, None, "1 if the members table marks the member as paid (付费), else 0.",
-            "paid member", "付费会员")
+            "paid member", "付费会员",
+            reason_en_zero="free member (not paid)", reason_zh_zero="免费成员（未付费）")
     feature("days_to_expiry", FAMILY, None,
             "days from the cutoff to the paid membership's expiry (latest join or renewal plus the "
             "group's term); empty for free members or groups without term_days.",
-            "membership expires in {value} days", "会员{value}天后到期")
+            "membership expires in {value} [day|days]", "会员{value}天后到期",
+            reason_en_negative="membership expired {value} [day|days] ago",
+            reason_zh_negative="会员已过期{value}天")
     feature("renewals", FAMILY, None, "paid-membership renewals before the cutoff.",
-            "renewed {value} times", "已续费{value}次")
+            "renewed {value} [time|times]", "已续费{value}次")
 
 
 def compute(snap: Snapshot) -> pd.DataFrame:

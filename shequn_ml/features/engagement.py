@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from shequn_ml import schema
-from shequn_ml.features._registry import feature
+from shequn_ml.features._registry import days, feature
 from shequn_ml.features.snapshots import Snapshot, distinct_sorted
 from shequn_ml.features.spec import FeatureSpec
 
@@ -24,29 +24,30 @@ def define(spec: FeatureSpec) -> None:
     for w in windows:
         feature(f"speak_count_{w}d", FAMILY, w,
                 f"speaking events (message, reply, post, question, answer, check-in) in the last {w} days.",
-                f"spoke {{value}} times in {w} days", f"{w}天内发言{{value}}次")
+                f"spoke {{value}} [time|times] in {days(w)}", f"{w}天内发言{{value}}次")
         feature(f"active_days_{w}d", FAMILY, w, f"distinct days with a speaking event in the last {w} days.",
-                f"active on {{value}} of the last {w} days", f"近{w}天活跃{{value}}天")
+                f"active on {{value}} [day|days] of the last {w}", f"近{w}天活跃{{value}}天")
     feature("days_since_speak", FAMILY, None,
             "days since the last speaking event (tenure if the member never spoke).",
-            "no message for {value} days", "{value}天未发言")
+            "no message for {value} [day|days]", "{value}天未发言")
     feature("days_since_any_event", FAMILY, None,
             "days since the last event of any kind, including reactions and claims.",
-            "no activity of any kind for {value} days", "{value}天无任何互动")
+            "no activity of any kind for {value} [day|days]", "{value}天无任何互动")
     feature("days_since_first_speak", FAMILY, None,
             "days since the member's first speaking event in the group (tenure if never).",
-            "first spoke {value} days ago", "{value}天前首次发言")
+            "first spoke {value} [day|days] ago", "{value}天前首次发言")
     feature("active_days_total", FAMILY, None,
             "distinct days with a speaking event, all history before the cutoff.",
-            "active on {value} days in all", "累计活跃{value}天")
+            "active on {value} [day|days] in all", "累计活跃{value}天")
     feature("ever_spoke", FAMILY, None, "1 if the member has ever spoken in the group, else 0.",
-            "has never spoken in the group", "入群后从未发言")
+            "has spoken in the group", "曾在群内发言",
+            reason_en_zero="has never spoken in the group", reason_zh_zero="入群后从未发言")
     feature("longest_streak_days", FAMILY, None,
             "longest run of consecutive days with a speaking event.",
-            "longest speaking streak is {value} days", "最长连续发言{value}天")
+            "longest speaking streak is {value} [day|days]", "最长连续发言{value}天")
     feature("current_streak_days", FAMILY, None,
             "consecutive days with a speaking event ending the day before the cutoff.",
-            "current speaking streak is {value} days", "当前连续发言{value}天")
+            "current speaking streak is {value} [day|days]", "当前连续发言{value}天")
     feature("speak_trend", FAMILY, spec_recent + spec_base,
             f"log ratio of the daily speaking rate in the last {spec_recent} days to the "
             f"{spec_base} days before (negative: slowing down).",
@@ -61,7 +62,7 @@ def define(spec: FeatureSpec) -> None:
             "percentile of the member's 30-day speaking count within the group (1 = most active).",
             "activity rank percentile in the group is {value}", "群内活跃度排名百分位{value}")
     feature("tenure_days", FAMILY, None, "days since the member (last) entered the group.",
-            "in the group for {value} days", "入群{value}天")
+            "in the group for {value} [day|days]", "入群{value}天")
 
 
 def compute(snap: Snapshot) -> pd.DataFrame:

@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 
 from shequn_ml import schema
-from shequn_ml.features._registry import feature
+from shequn_ml.features._registry import days, feature
 from shequn_ml.features.benefit import GIVEAWAYS
 from shequn_ml.features.snapshots import DAY_NS, Snapshot
 from shequn_ml.features.spec import FeatureSpec
@@ -90,19 +90,19 @@ def define(spec: FeatureSpec) -> None:
     """Register this family's features for ``spec`` (the trend windows go into the meanings)."""
     recent, base = spec.trend_recent_days, spec.trend_baseline_days
     feature("group_size", FAMILY, None, "members present in the group at the cutoff.",
-            "is in a group of {value} members", "所在群有{value}人")
+            "the group has {value} [member|members]", "所在群有{value}人")
     feature("size_vs_capacity", FAMILY, None,
             "group size over the group's member cap (groups table capacity, else 500, the WeChat cap).",
             "the group is {value} full", "群人数达到上限的{value}")
     feature("group_age_days", FAMILY, None,
             "days since the group started: the earliest of created_at (groups table), its first event "
             "and its earliest present member's entry.",
-            "the group is {value} days old", "群已建立{value}天")
+            "the group is {value} [day|days] old", "群已建立{value}天")
     for w in (7, 30):
         feature(f"group_speak_per_member_{w}d", FAMILY, w,
                 f"speaking events in the group in the last {w} days (by anyone, including members who "
                 "left since) per present member.",
-                f"the group speaks {{value}} times per member in {w} days",
+                f"the group speaks {{value}} [time|times] per member in {days(w)}",
                 f"群内{w}天人均发言{{value}}次")
     feature("group_activity_trend", FAMILY, recent + base,
             f"log ratio of the group's daily speaking rate in the last {recent} days to the {base} "
@@ -123,17 +123,18 @@ def define(spec: FeatureSpec) -> None:
             "{value} of the group are newcomers", "群内新人占{value}")
     feature("group_days_since_benefit", FAMILY, None,
             "days since the last red packet sent or coupon claimed in the group (group age + 1 if none).",
-            "no red packet or coupon in the group for {value} days", "群内{value}天没有红包或优惠券")
+            "no red packet or coupon in the group for {value} [day|days]", "群内{value}天没有红包或优惠券")
     feature("group_benefit_events_14d", FAMILY, RECENT_DAYS,
             "red packets sent and coupons claimed in the group in the last 14 days.",
-            "{value} red packets or coupons in the group in 14 days", "群内14天有{value}次红包或领券")
+            "{value} [red packet or coupon|red packets or coupons] in the group in 14 days",
+            "群内14天有{value}次红包或领券")
     feature("group_days_since_signup_or_offline", FAMILY, None,
             "days since the last activity sign-up or offline-event attendance in the group "
             "(group age + 1 if none).",
-            "no group activity or offline event for {value} days", "群内{value}天没有活动或线下聚会")
+            "no group activity or offline event for {value} [day|days]", "群内{value}天没有活动或线下聚会")
     feature("group_signup_or_offline_14d", FAMILY, RECENT_DAYS,
             "activity sign-ups and offline-event attendances in the group in the last 14 days.",
-            "{value} activity sign-ups or offline attendances in 14 days",
+            "{value} activity [sign-up or offline attendance|sign-ups or offline attendances] in 14 days",
             "群内14天有{value}次活动报名或线下参与")
 
 

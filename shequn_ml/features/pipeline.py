@@ -61,7 +61,7 @@ def define_cross_group() -> None:
     """Register the features joined across groups after the per-group families."""
     feature("groups_in", "relationship", None,
             "number of groups the member is present in at the cutoff (across the community).",
-            "is in {value} groups", "同时在{value}个群")
+            "is in {value} [group|groups]", "同时在{value}个群")
 
 
 def add_cross_group_features(table: pd.DataFrame) -> pd.DataFrame:

@@ -67,10 +67,10 @@ def define(spec: FeatureSpec) -> None:
     w, q = spec.relationship_window_days, spec.quiet_days
     feature("partners_out", FAMILY, w,
             f"distinct members this member replied to, @-mentioned or reacted to in the last {w} days.",
-            "reached out to {value} different members", "主动互动过{value}位群友")
+            "reached out to {value} different [member|members]", "主动互动过{value}位群友")
     feature("partners_in", FAMILY, w,
             f"distinct members who replied to, @-mentioned or reacted to this member in the last {w} days.",
-            "{value} different members responded to them", "{value}位群友回应过TA")
+            "{value} different [member|members] responded to them", "{value}位群友回应过TA")
     feature("reciprocity", FAMILY, w,
             f"share of the members this member reached out to in the last {w} days who also reached "
             "back (0 with nobody reached).",
@@ -78,7 +78,7 @@ def define(spec: FeatureSpec) -> None:
     feature("resonance", FAMILY, w,
             f"replies received per speaking event sent in the last {w} days "
             "(replies received / max(1, own speaking events)).",
-            "gets {value} replies per message", "每次发言收到{value}条回复")
+            "gets {value} [reply|replies] per message", "每次发言收到{value}条回复")
     feature("pagerank", FAMILY, w,
             f"PageRank in the group's reply/mention/reaction graph of the last {w} days "
             "(damping 0.85; sums to 1 over the group's present members).",
@@ -86,21 +86,24 @@ def define(spec: FeatureSpec) -> None:
     feature("pagerank_x_size", FAMILY, w,
             "PageRank times the group's present member count: 1 is an average member, comparable "
             "across group sizes.",
-            "{value} times as central as an average member", "互动中心度是群内平均水平的{value}倍")
+            "{value}× as central as an average member", "互动中心度是群内平均水平的{value}倍")
     feature("is_group_top_central", FAMILY, w,
             f"1 if the member has the group's highest PageRank (last {w} days; a tie goes to the "
             "lowest member id), else 0.",
-            "is the most central member of the group", "是群内互动最核心的成员")
+            "is the most central member of the group", "是群内互动最核心的成员",
+            reason_en_zero="is not the group's most central member",
+            reason_zh_zero="不是群内互动最核心的成员")
     feature("ties_to_top_central", FAMILY, w,
             f"interactions in either direction in the last {w} days with the group's most central "
             "member (0 for that member).",
-            "{value} interactions with the group's most central member", "与群内最核心成员互动{value}次")
+            "{value} [interaction|interactions] with the group's most central member",
+            "与群内最核心成员互动{value}次")
     feature("invites_sent", FAMILY, None, "invite events (拉新) the member sent before the cutoff.",
-            "invited people {value} times", "拉新{value}次")
+            "invited people {value} [time|times]", "拉新{value}次")
     feature("invitees_active", FAMILY, None,
             f"distinct members this member invited who are still in the group and spoke in the "
             f"last {q} days.",
-            "{value} of the people they invited are still active", "邀请的人中{value}人仍活跃")
+            "{value} of the people they invited [is|are] still active", "邀请的人中{value}人仍活跃")
     feature("invitees_active_share", FAMILY, None,
             f"share of the member's distinct invitees still in the group who spoke in the last {q} "
             "days (0 with no invitees).",
@@ -116,7 +119,7 @@ def define(spec: FeatureSpec) -> None:
     feature("offline_co_attendees", FAMILY, None,
             "distinct other members who attended an offline event (线下活动) in the group on the same "
             "UTC day as this member, before the cutoff.",
-            "met {value} members at offline events", "线下活动中结识{value}位群友")
+            "met {value} [member|members] at offline events", "线下活动中结识{value}位群友")
 
 
 def compute(snap: Snapshot) -> pd.DataFrame:
